@@ -1,0 +1,133 @@
+//! The device traits: small, and generic over op tags so they never grow when ops are added.
+//!
+//! A device says what its memory is ([`Backend::Mem`]: `[E]` on the host, device memory on a
+//! GPU) and implements four kernel families: [`Map`] (elementwise, over any strides),
+//! [`Reduce`], [`MatMul`], and [`Alloc`] (owned buffers and transfers). Movement ops never reach
+//! a device: they are [`Layout`] rewrites. [`Device`] is the umbrella, implemented for every
+//! type that has the four. The contract a device MUST keep is in `docs/device-contract.md`.
+//!
+//! The core checks every shape and that every layout fits its memory *before* a kernel runs,
+//! so kernels may assume valid, in-bounds layouts with identical shapes.
+
+use crate::dtype::{Elem, Float};
+use crate::error::Result;
+use crate::layout::Layout;
+use crate::ops::{BinaryFn, Extremum, ReduceOp, UnaryFn};
+use crate::shape::Axes;
+
+/// What every device has: a name and a kind of memory.
+pub trait Backend: Clone + core::fmt::Debug + Send + Sync + 'static {
+    /// The memory kernels read and write (`[E]` for host devices).
+    type Mem<E: Elem>: ?Sized;
+    /// A short name (`"reference"`, `"cpu"`, `"cuda:0"`).
+    fn name(&self) -> &str;
+    /// The number of elements in `mem`.
+    fn mem_len<E: Elem>(mem: &Self::Mem<E>) -> usize;
+}
+
+/// Devices whose memory is host memory (`Mem<E>` is `[E]`): views over caller slices work on
+/// them directly, with no allocation.
+pub trait Host: Backend {
+    /// The slice as this device's memory.
+    fn mem<E: Elem>(s: &[E]) -> &Self::Mem<E>;
+    /// The mutable slice as this device's memory.
+    fn mem_mut<E: Elem>(s: &mut [E]) -> &mut Self::Mem<E>;
+    /// The memory as a slice.
+    fn slice<E: Elem>(m: &Self::Mem<E>) -> &[E];
+}
+
+/// Elementwise kernels. Input and output layouts have the same shape (broadcast dims have
+/// stride 0); the output layout has no stride-0 dims and does not overlap itself.
+pub trait Map: Backend {
+    /// `y[i] = op(x[i])` for every index of `yl`.
+    fn unary<A: Elem, B: Elem, O: UnaryFn<A, B>>(
+        &self,
+        op: O,
+        x: &Self::Mem<A>,
+        xl: &Layout,
+        y: &mut Self::Mem<B>,
+        yl: &Layout,
+    ) -> Result<()>;
+
+    /// `y[i] = op(a[i], b[i])` for every index of `yl`.
+    #[allow(clippy::too_many_arguments)]
+    fn binary<E: Elem, O: BinaryFn<E>>(
+        &self,
+        op: O,
+        a: &Self::Mem<E>,
+        al: &Layout,
+        b: &Self::Mem<E>,
+        bl: &Layout,
+        y: &mut Self::Mem<E>,
+        yl: &Layout,
+    ) -> Result<()>;
+}
+
+/// Reduction kernels over a set of axes. `yl` has the shape of `xl` with the reduced axes
+/// removed (keepdim is a layout matter for the caller). The core guarantees N ≥ 1 except for
+/// `Sum`, which must write 0 when N = 0.
+pub trait Reduce: Backend {
+    /// Sum, mean, var or std of `x` over `axes` into `y`.
+    #[allow(clippy::too_many_arguments)]
+    fn reduce<E: Float>(
+        &self,
+        op: ReduceOp,
+        x: &Self::Mem<E>,
+        xl: &Layout,
+        axes: Axes,
+        y: &mut Self::Mem<E>,
+        yl: &Layout,
+    ) -> Result<()>;
+
+    /// The extreme value and/or its index (row-major within the reduced axes, first on ties)
+    /// over `axes`. Either output may be absent; both have layouts of the kept shape.
+    #[allow(clippy::too_many_arguments)]
+    fn extremum<E: Elem>(
+        &self,
+        op: Extremum,
+        x: &Self::Mem<E>,
+        xl: &Layout,
+        axes: Axes,
+        values: Option<(&mut Self::Mem<E>, &Layout)>,
+        indices: Option<(&mut Self::Mem<i64>, &Layout)>,
+    ) -> Result<()>;
+}
+
+/// Batched matrix multiply. `al` is `(batch.., m, k)`, `bl` is `(batch.., k, n)` and `yl` is
+/// `(batch.., m, n)`, with the same batch dims (broadcast batches have stride 0 in `al`/`bl`).
+pub trait MatMul: Backend {
+    /// `y = a @ b` per batch; `k = 0` writes zeros.
+    fn matmul<E: Float>(
+        &self,
+        a: &Self::Mem<E>,
+        al: &Layout,
+        b: &Self::Mem<E>,
+        bl: &Layout,
+        y: &mut Self::Mem<E>,
+        yl: &Layout,
+    ) -> Result<()>;
+}
+
+/// Owned device buffers and host transfers.
+pub trait Alloc: Backend {
+    /// An owned buffer of `E` on this device.
+    type Buf<E: Elem>: Send + Sync;
+    /// A buffer of `len` zeros.
+    fn alloc_zeroed<E: Elem>(&self, len: usize) -> Result<Self::Buf<E>>;
+    /// A buffer holding a copy of `src`.
+    fn upload<E: Elem>(&self, src: &[E]) -> Result<Self::Buf<E>>;
+    /// Copies the first `dst.len()` elements of `src` to the host.
+    fn download<E: Elem>(&self, src: &Self::Mem<E>, dst: &mut [E]) -> Result<()>;
+    /// The buffer as memory.
+    fn buf_mem<E: Elem>(buf: &Self::Buf<E>) -> &Self::Mem<E>;
+    /// The buffer as mutable memory.
+    fn buf_mem_mut<E: Elem>(buf: &mut Self::Buf<E>) -> &mut Self::Mem<E>;
+    /// Waits for queued work (a no-op on synchronous devices).
+    fn synchronize(&self) -> Result<()> {
+        Ok(())
+    }
+}
+
+/// A complete device: allocation plus the three kernel families.
+pub trait Device: Alloc + Map + Reduce + MatMul {}
+impl<T: Alloc + Map + Reduce + MatMul> Device for T {}

@@ -1,0 +1,157 @@
+//! The op table: the single list of elementwise ops. Each line gives the op's type, its corpus
+//! name and its scalar formula; the macro derives the op tags (zero-sized types that devices
+//! monomorphise their loops over), the runtime enums, name lookup, and the dispatch from a
+//! runtime tag to a device kernel. Adding an elementwise op is one line here (see
+//! `docs/how-to-add-an-op.md`); `tests/tests/coverage.rs` fails if an op lacks a case.
+
+use crate::device::Map;
+use crate::dtype::Float;
+use crate::error::Result;
+use crate::layout::Layout;
+use crate::ops::{BinaryFn, ScalarLhs, ScalarRhs, UnaryFn};
+
+macro_rules! unary_table {
+    ($($(#[$m:meta])* $T:ident $name:literal |$x:ident| $body:expr;)*) => {
+        $(
+            $(#[$m])*
+            #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+            pub struct $T;
+            impl<E: Float> UnaryFn<E, E> for $T {
+                const NAME: &'static str = $name;
+                #[inline(always)]
+                fn apply(&self, $x: E) -> E {
+                    $body
+                }
+            }
+        )*
+        /// Runtime tag of a unary float op from the table.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+        #[cfg_attr(feature = "defmt", derive(defmt::Format))]
+        pub enum UnaryOp {
+            $($(#[$m])* $T,)*
+        }
+        impl UnaryOp {
+            /// Every unary op, in table order.
+            pub const ALL: &'static [UnaryOp] = &[$(UnaryOp::$T,)*];
+            /// The op's name (as in the corpus).
+            pub const fn name(self) -> &'static str {
+                match self { $(UnaryOp::$T => $name,)* }
+            }
+            /// Looks an op up by name.
+            pub fn from_name(s: &str) -> Option<UnaryOp> {
+                match s { $($name => Some(UnaryOp::$T),)* _ => None }
+            }
+            /// Applies the op to one value (the scalar definition every kernel must match).
+            pub fn apply<E: Float>(self, x: E) -> E {
+                match self { $(UnaryOp::$T => UnaryFn::<E, E>::apply(&$T, x),)* }
+            }
+        }
+        /// Runs `op` on device `dev`: the tag is matched once, then the kernel is monomorphic.
+        pub(crate) fn dispatch_unary<D: Map + ?Sized, E: Float>(
+            dev: &D, op: UnaryOp, x: &D::Mem<E>, xl: &Layout, y: &mut D::Mem<E>, yl: &Layout,
+        ) -> Result<()> {
+            match op { $(UnaryOp::$T => dev.unary($T, x, xl, y, yl),)* }
+        }
+    };
+}
+
+macro_rules! binary_table {
+    ($($(#[$m:meta])* $T:ident $name:literal |$a:ident, $b:ident| $body:expr;)*) => {
+        $(
+            $(#[$m])*
+            #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+            pub struct $T;
+            impl<E: Float> BinaryFn<E> for $T {
+                const NAME: &'static str = $name;
+                #[inline(always)]
+                fn apply(&self, $a: E, $b: E) -> E {
+                    $body
+                }
+            }
+        )*
+        /// Runtime tag of a binary float op from the table.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+        #[cfg_attr(feature = "defmt", derive(defmt::Format))]
+        pub enum BinaryOp {
+            $($(#[$m])* $T,)*
+        }
+        impl BinaryOp {
+            /// Every binary op, in table order.
+            pub const ALL: &'static [BinaryOp] = &[$(BinaryOp::$T,)*];
+            /// The op's name (as in the corpus).
+            pub const fn name(self) -> &'static str {
+                match self { $(BinaryOp::$T => $name,)* }
+            }
+            /// Looks an op up by name.
+            pub fn from_name(s: &str) -> Option<BinaryOp> {
+                match s { $($name => Some(BinaryOp::$T),)* _ => None }
+            }
+            /// Applies the op to one pair (the scalar definition every kernel must match).
+            pub fn apply<E: Float>(self, a: E, b: E) -> E {
+                match self { $(BinaryOp::$T => BinaryFn::<E>::apply(&$T, a, b),)* }
+            }
+        }
+        /// Runs `op` on device `dev` over two broadcast operands.
+        #[allow(clippy::too_many_arguments)]
+        pub(crate) fn dispatch_binary<D: Map + ?Sized, E: Float>(
+            dev: &D, op: BinaryOp, a: &D::Mem<E>, al: &Layout, b: &D::Mem<E>, bl: &Layout,
+            y: &mut D::Mem<E>, yl: &Layout,
+        ) -> Result<()> {
+            match op { $(BinaryOp::$T => dev.binary($T, a, al, b, bl, y, yl),)* }
+        }
+        /// Runs `op` with one operand a scalar (`scalar_rhs`: `op(x, s)`, else `op(s, x)`).
+        #[allow(clippy::too_many_arguments)]
+        pub(crate) fn dispatch_binary_scalar<D: Map + ?Sized, E: Float>(
+            dev: &D, op: BinaryOp, x: &D::Mem<E>, xl: &Layout, s: E, scalar_rhs: bool,
+            y: &mut D::Mem<E>, yl: &Layout,
+        ) -> Result<()> {
+            match (op, scalar_rhs) {
+                $((BinaryOp::$T, true) => dev.unary(ScalarRhs($T, s), x, xl, y, yl),
+                  (BinaryOp::$T, false) => dev.unary(ScalarLhs($T, s), x, xl, y, yl),)*
+            }
+        }
+    };
+}
+
+unary_table! {
+    /// `-x`
+    Neg "neg" |x| -x;
+    /// `e^x`
+    Exp "exp" |x| x.exp();
+    /// natural log
+    Log "log" |x| x.ln();
+    /// square root
+    Sqrt "sqrt" |x| x.sqrt();
+    /// `|x|`
+    Abs "abs" |x| x.abs();
+    /// `max(x, 0)`
+    Relu "relu" |x| if x > E::ZERO { x } else { E::ZERO };
+    /// `1 / (1 + e^-x)`, written to stay finite for large `|x|`
+    Sigmoid "sigmoid" |x| {
+        if x >= E::ZERO {
+            E::ONE.div(E::ONE.add((-x).exp()))
+        } else {
+            let e = x.exp();
+            e.div(E::ONE.add(e))
+        }
+    };
+    /// hyperbolic tangent
+    Tanh "tanh" |x| x.tanh();
+}
+
+binary_table! {
+    /// `a + b`
+    Add "add" |a, b| a.add(b);
+    /// `a - b`
+    Sub "sub" |a, b| a.sub(b);
+    /// `a * b`
+    Mul "mul" |a, b| a.mul(b);
+    /// `a / b`
+    Div "div" |a, b| a.div(b);
+    /// `a ^ b` (IEEE pow)
+    Pow "pow" |a, b| a.powf(b);
+    /// elementwise max (NaN propagates)
+    Maximum "maximum" |a, b| a.maximum(b);
+    /// elementwise min (NaN propagates)
+    Minimum "minimum" |a, b| a.minimum(b);
+}
