@@ -343,8 +343,9 @@ impl Layout {
         Ok(self.remove_axes(set))
     }
 
-    /// Drops the given axes (the caller ensures they have size 1, or wants them gone).
-    pub(crate) fn remove_axes(&self, set: Axes) -> Layout {
+    /// The layout without the given axes (their index is fixed at 0): used to split batch
+    /// dims from matrix dims, and kept dims from reduced ones.
+    pub fn remove_axes(&self, set: Axes) -> Layout {
         let mut dims = [0usize; MAX_RANK];
         let mut strides = [0usize; MAX_RANK];
         let mut k = 0;
@@ -460,7 +461,7 @@ pub fn resolve_reshape(from: &Shape, spec: &[isize]) -> Result<Shape> {
     }
     let n = from.numel();
     if let Some(i) = infer {
-        if known == 0 || n % known != 0 {
+        if known == 0 || !n.is_multiple_of(known) {
             dims[i] = 0;
             return Err(bad(Shape::from_dims_unchecked(&dims[..spec.len()])));
         }

@@ -206,7 +206,7 @@ fn index_offset(l: &Layout, idx: &[usize]) -> Result<usize> {
             .sum::<usize>())
 }
 
-fn view_layout<E: Elem>(len: usize, shape: &Shape, op: &'static str) -> Result<Layout> {
+fn view_layout(len: usize, shape: &Shape, op: &'static str) -> Result<Layout> {
     if len != shape.numel() {
         return Err(Error::new(
             ErrorKind::InvalidData,
@@ -225,7 +225,7 @@ impl<'a, E: Elem> TensorView<'a, E> {
     pub fn new<T: IntoShape>(data: &'a [E], shape: T) -> Result<Self> {
         let shape = shape.into_shape()?;
         Ok(TensorBase {
-            layout: view_layout::<E>(data.len(), &shape, "view")?,
+            layout: view_layout(data.len(), &shape, "view")?,
             data,
         })
     }
@@ -266,7 +266,7 @@ impl<'a, E: Elem> TensorViewMut<'a, E> {
     pub fn new<T: IntoShape>(data: &'a mut [E], shape: T) -> Result<Self> {
         let shape = shape.into_shape()?;
         Ok(TensorBase {
-            layout: view_layout::<E>(data.len(), &shape, "view")?,
+            layout: view_layout(data.len(), &shape, "view")?,
             data,
         })
     }

@@ -9,7 +9,7 @@ use crate::layout::Layout;
 use crate::shape::broadcast_shapes_op;
 
 /// Checks that `l` fits `mem`.
-pub(crate) fn check_in<D: Backend + ?Sized, E: Elem>(
+pub(crate) fn check_in<D: Backend, E: Elem>(
     mem: &D::Mem<E>,
     l: &Layout,
     op: &'static str,
@@ -18,7 +18,7 @@ pub(crate) fn check_in<D: Backend + ?Sized, E: Elem>(
 }
 
 /// Checks that `l` fits `mem`, has shape `want`, and never writes one element twice.
-pub(crate) fn check_out<D: Backend + ?Sized, E: Elem>(
+pub(crate) fn check_out<D: Backend, E: Elem>(
     mem: &D::Mem<E>,
     l: &Layout,
     want: &Layout,
@@ -43,7 +43,7 @@ pub(crate) fn check_out<D: Backend + ?Sized, E: Elem>(
 }
 
 /// `y = op(x)` for a unary op of the table.
-pub fn unary<D: Map + ?Sized, E: Float>(
+pub fn unary<D: Map, E: Float>(
     dev: &D,
     op: UnaryOp,
     x: &D::Mem<E>,
@@ -53,12 +53,15 @@ pub fn unary<D: Map + ?Sized, E: Float>(
 ) -> Result<()> {
     check_in::<D, E>(x, xl, op.name())?;
     check_out::<D, E>(y, yl, xl, op.name())?;
+    if yl.numel() == 0 {
+        return Ok(());
+    }
     dispatch_unary(dev, op, x, xl, y, yl)
 }
 
 /// `y = op(a, b)` with NumPy broadcasting; `yl` must have the broadcast shape.
 #[allow(clippy::too_many_arguments)]
-pub fn binary<D: Map + ?Sized, E: Float>(
+pub fn binary<D: Map, E: Float>(
     dev: &D,
     op: BinaryOp,
     a: &D::Mem<E>,
@@ -76,13 +79,16 @@ pub fn binary<D: Map + ?Sized, E: Float>(
     check_in::<D, E>(a, &al, op.name())?;
     check_in::<D, E>(b, &bl, op.name())?;
     check_out::<D, E>(y, yl, &al, op.name())?;
+    if yl.numel() == 0 {
+        return Ok(());
+    }
     dispatch_binary(dev, op, a, &al, b, &bl, y, yl)
 }
 
 /// `y = op(x, s)` (`scalar_rhs`) or `y = op(s, x)`: a scalar literal acts as a rank-0 tensor of
 /// the other operand's dtype.
 #[allow(clippy::too_many_arguments)]
-pub fn binary_scalar<D: Map + ?Sized, E: Float>(
+pub fn binary_scalar<D: Map, E: Float>(
     dev: &D,
     op: BinaryOp,
     x: &D::Mem<E>,
@@ -94,11 +100,14 @@ pub fn binary_scalar<D: Map + ?Sized, E: Float>(
 ) -> Result<()> {
     check_in::<D, E>(x, xl, op.name())?;
     check_out::<D, E>(y, yl, xl, op.name())?;
+    if yl.numel() == 0 {
+        return Ok(());
+    }
     dispatch_binary_scalar(dev, op, x, xl, s, scalar_rhs, y, yl)
 }
 
 /// Copies `x` into `y` (any layouts of one shape): `contiguous()` and friends.
-pub fn copy<D: Map + ?Sized, E: Elem>(
+pub fn copy<D: Map, E: Elem>(
     dev: &D,
     x: &D::Mem<E>,
     xl: &Layout,
@@ -107,11 +116,14 @@ pub fn copy<D: Map + ?Sized, E: Elem>(
 ) -> Result<()> {
     check_in::<D, E>(x, xl, "copy")?;
     check_out::<D, E>(y, yl, xl, "copy")?;
+    if yl.numel() == 0 {
+        return Ok(());
+    }
     dev.unary(Identity, x, xl, y, yl)
 }
 
 /// Converts `x` to another dtype into `y`.
-pub fn cast<D: Map + ?Sized, A: Elem, B: Elem>(
+pub fn cast<D: Map, A: Elem, B: Elem>(
     dev: &D,
     x: &D::Mem<A>,
     xl: &Layout,
@@ -120,5 +132,8 @@ pub fn cast<D: Map + ?Sized, A: Elem, B: Elem>(
 ) -> Result<()> {
     check_in::<D, A>(x, xl, "cast")?;
     check_out::<D, B>(y, yl, xl, "cast")?;
+    if yl.numel() == 0 {
+        return Ok(());
+    }
     dev.unary(Cast, x, xl, y, yl)
 }

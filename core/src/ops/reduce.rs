@@ -82,7 +82,7 @@ fn kept_out(yl: &Layout, x_rank: usize, axes: Axes, op: &'static str) -> Result<
 
 /// Sum/mean/var/std of `x` over `axes` into `y` (of the kept or keepdim shape).
 #[allow(clippy::too_many_arguments)]
-pub fn reduce<D: Reduce + ?Sized, E: Float>(
+pub fn reduce<D: Reduce, E: Float>(
     dev: &D,
     op: ReduceOp,
     x: &D::Mem<E>,
@@ -95,12 +95,15 @@ pub fn reduce<D: Reduce + ?Sized, E: Float>(
     check_in::<D, E>(x, xl, op.name())?;
     let ykept = kept_out(yl, xl.rank(), plan.axes, op.name())?;
     check_out::<D, E>(y, &ykept, &Layout::contiguous(plan.kept), op.name())?;
+    if plan.kept.numel() == 0 {
+        return Ok(());
+    }
     dev.reduce(op, x, xl, plan.axes, y, &ykept)
 }
 
 /// Max/min values and/or indices of `x` over `axes` (`None` = all; the index is then into the
 /// row-major flattening, like `numpy.argmax(axis=None)`).
-pub fn extremum<D: Reduce + ?Sized, E: Elem>(
+pub fn extremum<D: Reduce, E: Elem>(
     dev: &D,
     op: Extremum,
     x: &D::Mem<E>,
@@ -132,5 +135,8 @@ pub fn extremum<D: Reduce + ?Sized, E: Elem>(
     }
     let values = values.map(|(m, _)| (m, vl.as_ref().unwrap_or(&want)));
     let indices = indices.map(|(m, _)| (m, il.as_ref().unwrap_or(&want)));
+    if plan.kept.numel() == 0 {
+        return Ok(());
+    }
     dev.extremum(op, x, xl, plan.axes, values, indices)
 }

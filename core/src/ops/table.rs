@@ -47,7 +47,7 @@ macro_rules! unary_table {
             }
         }
         /// Runs `op` on device `dev`: the tag is matched once, then the kernel is monomorphic.
-        pub(crate) fn dispatch_unary<D: Map + ?Sized, E: Float>(
+        pub(crate) fn dispatch_unary<D: Map, E: Float>(
             dev: &D, op: UnaryOp, x: &D::Mem<E>, xl: &Layout, y: &mut D::Mem<E>, yl: &Layout,
         ) -> Result<()> {
             match op { $(UnaryOp::$T => dev.unary($T, x, xl, y, yl),)* }
@@ -93,7 +93,7 @@ macro_rules! binary_table {
         }
         /// Runs `op` on device `dev` over two broadcast operands.
         #[allow(clippy::too_many_arguments)]
-        pub(crate) fn dispatch_binary<D: Map + ?Sized, E: Float>(
+        pub(crate) fn dispatch_binary<D: Map, E: Float>(
             dev: &D, op: BinaryOp, a: &D::Mem<E>, al: &Layout, b: &D::Mem<E>, bl: &Layout,
             y: &mut D::Mem<E>, yl: &Layout,
         ) -> Result<()> {
@@ -101,7 +101,7 @@ macro_rules! binary_table {
         }
         /// Runs `op` with one operand a scalar (`scalar_rhs`: `op(x, s)`, else `op(s, x)`).
         #[allow(clippy::too_many_arguments)]
-        pub(crate) fn dispatch_binary_scalar<D: Map + ?Sized, E: Float>(
+        pub(crate) fn dispatch_binary_scalar<D: Map, E: Float>(
             dev: &D, op: BinaryOp, x: &D::Mem<E>, xl: &Layout, s: E, scalar_rhs: bool,
             y: &mut D::Mem<E>, yl: &Layout,
         ) -> Result<()> {

@@ -214,6 +214,9 @@ fn broadcast_op(op: BinaryOp, a: &Shape, b: &Shape) -> Result<Shape> {
     broadcast_shapes(a, b).map_err(|e| crate::error::Error::new(e.kind(), op.name(), *e.context()))
 }
 
+/// Optional values and indices of an extremum reduction.
+type Extremes<E, D> = (Option<Tensor<E, D>>, Option<Tensor<i64, D>>);
+
 impl<E: Elem, D: Device> Tensor<E, D> {
     pub(crate) fn relayout_contiguous(self, shape: Shape) -> Self {
         TensorBase {
@@ -229,7 +232,7 @@ impl<E: Elem, D: Device> Tensor<E, D> {
         keepdim: bool,
         want_values: bool,
         want_indices: bool,
-    ) -> Result<(Option<Self>, Option<Tensor<i64, D>>)> {
+    ) -> Result<Extremes<E, D>> {
         let axes = axis.map(|a| [a]);
         let axes = axes.as_ref().map(|a| &a[..]);
         let name = if want_indices { "argmax" } else { "max" };

@@ -1,0 +1,56 @@
+//! The conformance corpus on every device (`harness = false`).
+//!
+//! `cargo test -p tensile-conformance --test conformance [-- ID_SUBSTRING...]` runs every case
+//! (or those whose id contains one of the arguments) on each device, prints per-file and
+//! per-device counts and every failure, and ends with one line `N passed, N failed, N skipped`
+//! over all devices. It exits non-zero if a case failed. `TENSILE_CONFORMANCE_DIR` overrides
+//! the corpus directory.
+
+use std::process::ExitCode;
+
+use tensile_conformance::{corpus_dir, load_corpus, quiet_panics, run_corpus, Totals};
+use tensile_core::Reference;
+use tensile_hal_cpu::Cpu;
+
+fn main() -> ExitCode {
+    // Arguments cargo's harness would take (`--nocapture`, `--quiet`, ...) are ignored; the
+    // others select cases by id substring.
+    let filters: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with('-'))
+        .collect();
+    quiet_panics();
+    let dir = corpus_dir();
+    let corpus = match load_corpus(&dir) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("conformance: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    println!(
+        "conformance corpus {} ({} files, {} cases)",
+        corpus.dir.display(),
+        corpus.files.len(),
+        corpus.len()
+    );
+
+    // Every device runs the same generic runner; a new device is one more line here.
+    let reports = vec![
+        run_corpus(&Reference, &corpus, &filters),
+        run_corpus(&Cpu, &corpus, &filters),
+    ];
+
+    let mut all = Totals::default();
+    for r in &reports {
+        print!("{r}");
+        println!("{}  total  {}", r.device, r.totals());
+        all += r.totals();
+    }
+    println!("{all}");
+    if all.failed > 0 {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    }
+}
