@@ -312,3 +312,80 @@ mod tests {
         assert!(Axes::new(&[0], 0, "t").is_err());
     }
 }
+
+#[cfg(test)]
+mod broadcast_oracle {
+    extern crate std;
+    use super::*;
+    use crate::{BinaryOp, Reference, TensorView, TensorViewMut};
+    use proptest::prelude::*;
+    use std::vec::Vec;
+
+    /// NumPy's rule, written from the spec without sharing code with `broadcast_shapes`.
+    fn naive_shape(a: &[usize], b: &[usize]) -> Option<Vec<usize>> {
+        let r = a.len().max(b.len());
+        let pad = |s: &[usize]| -> Vec<usize> {
+            core::iter::repeat_n(1, r - s.len())
+                .chain(s.iter().copied())
+                .collect()
+        };
+        let (a, b) = (pad(a), pad(b));
+        a.iter()
+            .zip(&b)
+            .map(|(&x, &y)| match (x, y) {
+                _ if x == y => Some(x),
+                (1, y) => Some(y),
+                (x, 1) => Some(x),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// The row-major flat index into `src` of output multi-index `idx` (right-aligned,
+    /// size-1 dims pinned to 0).
+    fn source_index(idx: &[usize], src: &[usize]) -> usize {
+        let off = idx.len() - src.len();
+        let mut flat = 0;
+        for (k, &d) in src.iter().enumerate() {
+            flat = flat * d + if d == 1 { 0 } else { idx[off + k] };
+        }
+        flat
+    }
+
+    fn dims() -> impl Strategy<Value = Vec<usize>> {
+        proptest::collection::vec(prop_oneof![Just(1usize), 0usize..4], 0..5)
+    }
+
+    proptest! {
+        #[test]
+        fn add_matches_naive_broadcast(a in dims(), b in dims()) {
+            let want_shape = naive_shape(&a, &b);
+            let got = broadcast_shapes(&Shape::new(&a).unwrap(), &Shape::new(&b).unwrap());
+            match (&want_shape, &got) {
+                (None, Err(e)) => prop_assert_eq!(e.kind(), ErrorKind::ShapeMismatch),
+                (Some(w), Ok(g)) => prop_assert_eq!(&w[..], g.dims()),
+                _ => prop_assert!(false, "{:?} vs {:?}", want_shape, got),
+            }
+            let Some(out_shape) = want_shape else { return Ok(()); };
+            let av: Vec<f64> = (0..a.iter().product::<usize>()).map(|i| i as f64).collect();
+            let bv: Vec<f64> = (0..b.iter().product::<usize>()).map(|i| 1000.0 * i as f64).collect();
+            let n: usize = out_shape.iter().product();
+            let mut out = std::vec![f64::NAN; n];
+            let x = TensorView::new(&av, &a[..]).unwrap();
+            let y = TensorView::new(&bv, &b[..]).unwrap();
+            let mut z = TensorViewMut::new(&mut out, &out_shape[..]).unwrap();
+            x.binary_into(&Reference, BinaryOp::Add, &y, &mut z).unwrap();
+            // Walk output indices in row-major order.
+            let mut idx = std::vec![0usize; out_shape.len()];
+            for (flat, &got) in out.iter().enumerate() {
+                let want = av[source_index(&idx, &a)] + bv[source_index(&idx, &b)];
+                prop_assert_eq!(got, want, "at flat {}", flat);
+                for k in (0..idx.len()).rev() {
+                    idx[k] += 1;
+                    if idx[k] < out_shape[k] { break; }
+                    idx[k] = 0;
+                }
+            }
+        }
+    }
+}
