@@ -100,6 +100,7 @@ pub struct Error {
     kind: ErrorKind,
     op: &'static str,
     context: Context,
+    node: Option<u16>,
 }
 
 /// Result with the core [`Error`].
@@ -108,7 +109,21 @@ pub type Result<T, E = Error> = core::result::Result<T, E>;
 impl Error {
     /// A new error raised by `op`.
     pub const fn new(kind: ErrorKind, op: &'static str, context: Context) -> Self {
-        Error { kind, op, context }
+        Error {
+            kind,
+            op,
+            context,
+            node: None,
+        }
+    }
+    /// The same error, attributed to graph node `id`.
+    pub const fn at_node(mut self, id: u16) -> Self {
+        self.node = Some(id);
+        self
+    }
+    /// The graph node that raised the error, if it came from a graph.
+    pub const fn node(&self) -> Option<u16> {
+        self.node
     }
     /// The kind of the error.
     pub const fn kind(&self) -> ErrorKind {
@@ -148,6 +163,9 @@ impl Error {
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{} in {}", self.kind, self.op)?;
+        if let Some(n) = self.node {
+            write!(f, " (node {n})")?;
+        }
         match (&self.context, self.kind) {
             (Context::None, _) => Ok(()),
             (Context::Shape(s), _) => write!(f, ": shape {s}"),

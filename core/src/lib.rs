@@ -31,10 +31,13 @@ extern crate alloc;
 #[cfg(feature = "std")]
 extern crate std;
 
+#[cfg(feature = "std")]
+pub mod autograd;
 pub mod device;
 mod display;
 mod dtype;
 mod error;
+pub mod graph;
 mod iter;
 mod layout;
 pub mod ops;
@@ -45,7 +48,9 @@ mod shape;
 mod tensor;
 mod view;
 
-pub use device::{Alloc, Backend, Device, Host, Map, MatMul, Reduce};
+#[cfg(feature = "std")]
+pub use autograd::{Var, VarOperand};
+pub use device::{Alloc, Backend, Device, Host, Map, MatMul, Reduce, Update, UpdateFn};
 pub use display::fmt_tensor;
 pub use dtype::{DType, Elem, Float};
 pub use error::{Context, Error, ErrorKind, Result};

@@ -2,7 +2,7 @@
 //! bounds-checked. It is the oracle every other device is tested against, so it favours
 //! clarity over speed: one element at a time, sequential accumulation, two-pass variance.
 
-use crate::device::{Backend, Host, Map, MatMul, Reduce};
+use crate::device::{Backend, Host, Map, MatMul, Reduce, Update, UpdateFn};
 use crate::dtype::{Elem, Float};
 use crate::error::Result;
 use crate::iter::for_each_offset;
@@ -185,6 +185,27 @@ impl MatMul for Reference {
                 }
             }
         });
+        Ok(())
+    }
+}
+
+impl Update for Reference {
+    fn update<E: Float, O: UpdateFn<E>>(
+        &self,
+        op: O,
+        p: &mut [E],
+        s1: &mut [E],
+        s2: &mut [E],
+        g: &[E],
+        hyper: &[E],
+    ) -> Result<()> {
+        let c = op.prepare(hyper[0], hyper[1]);
+        let (mut d1, mut d2) = (E::ZERO, E::ZERO);
+        for i in 0..p.len() {
+            let a = if s1.is_empty() { &mut d1 } else { &mut s1[i] };
+            let b = if s2.is_empty() { &mut d2 } else { &mut s2[i] };
+            op.apply(&c, &mut p[i], a, b, g[i]);
+        }
         Ok(())
     }
 }

@@ -104,3 +104,39 @@ impl tensile_core::Alloc for Cpu {
         buf
     }
 }
+
+impl tensile_core::Update for Cpu {
+    fn update<E: tensile_core::Float, O: tensile_core::UpdateFn<E>>(
+        &self,
+        op: O,
+        p: &mut [E],
+        s1: &mut [E],
+        s2: &mut [E],
+        g: &[E],
+        hyper: &[E],
+    ) -> tensile_core::Result<()> {
+        let c = op.prepare(hyper[0], hyper[1]);
+        let n = p.len();
+        let g = &g[..n];
+        match (s1.len() == n, s2.len() == n) {
+            (true, true) => {
+                for (((p, a), b), &g) in p.iter_mut().zip(&mut s1[..n]).zip(&mut s2[..n]).zip(g) {
+                    op.apply(&c, p, a, b, g);
+                }
+            }
+            (true, false) => {
+                let mut d = E::ZERO;
+                for ((p, a), &g) in p.iter_mut().zip(&mut s1[..n]).zip(g) {
+                    op.apply(&c, p, a, &mut d, g);
+                }
+            }
+            _ => {
+                let (mut d1, mut d2) = (E::ZERO, E::ZERO);
+                for (p, &g) in p.iter_mut().zip(g) {
+                    op.apply(&c, p, &mut d1, &mut d2, g);
+                }
+            }
+        }
+        Ok(())
+    }
+}

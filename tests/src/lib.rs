@@ -6,11 +6,14 @@
 //!
 //! - [`load_corpus`]: every `*.jsonl` file of a directory, sorted ([`corpus_dir`] picks the
 //!   directory: `conformance/public`, or `$TENSILE_CONFORMANCE_DIR`).
-//! - [`sexpr`]: the expression language; [`eval`]: evaluation by dtype on a device.
+//! - [`sexpr`]: the expression language; [`eval`]: evaluation by dtype on a device (the eager
+//!   front); [`graph`]: the same expression as a static graph, with gradients (the graph
+//!   front).
 //! - [`value`]: JSON tensors, the dynamic [`Value`], and the comparison rule.
-//! - [`run_corpus`] / [`run_case`]: outcomes and per-file, per-device reports.
+//! - [`run_corpus`] / [`run_case`]: outcomes and per-file, per-device, per-front reports.
 
 pub mod eval;
+pub mod graph;
 mod run;
 pub mod sexpr;
 pub mod value;
@@ -20,7 +23,10 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value as Json;
 
-pub use run::{quiet_panics, run_case, run_corpus, DeviceReport, FileReport, Outcome, Totals};
+pub use run::{
+    quiet_panics, run_case, run_corpus, DeviceReport, Evaluated, FileReport, Front, Outcome,
+    Totals, GRADS_PENDING,
+};
 pub use value::{compare, HostData, HostTensor, Value};
 
 /// The environment variable that overrides the corpus directory.

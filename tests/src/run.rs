@@ -5,10 +5,11 @@ use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
-use tensile_core::Device;
+use tensile_core::{Device, Host};
 
 use crate::eval::{eval, EvalError};
-use crate::value::{compare, Value};
+use crate::graph::eval_graph;
+use crate::value::{compare, HostTensor, Value};
 use crate::{Case, Corpus, Expect};
 
 /// The reason given for cases with `grads` whose forward value passes.
@@ -43,11 +44,48 @@ pub fn quiet_panics() {
     }));
 }
 
-/// Evaluates `case` on `dev` and checks it. A panic in the library is caught and fails the
-/// case.
-pub fn run_case<D: Device>(dev: &D, case: &Case) -> Outcome {
+/// How a case's expression is evaluated.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Front {
+    /// Eagerly, op by op, on owned tensors ([`crate::eval`]).
+    Eager,
+    /// As a static graph, planned and run in a session ([`crate::graph`]); checks gradients.
+    Graph,
+}
+
+impl Front {
+    /// Every front, in report order.
+    pub const ALL: &'static [Front] = &[Front::Eager, Front::Graph];
+
+    /// The name used in reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            Front::Eager => "eager",
+            Front::Graph => "graph",
+        }
+    }
+}
+
+/// What a front computed for a case.
+#[derive(Clone, Debug)]
+pub struct Evaluated {
+    /// The value of the expression, on the host.
+    pub value: HostTensor,
+    /// ∂L/∂input for each `wrt` input (§7), or `None` if the front computed no gradients.
+    pub grads: Option<Vec<(String, HostTensor)>>,
+}
+
+/// Evaluates `case` with `front` on `dev` and checks it. A panic in the library is caught and
+/// fails the case.
+pub fn run_case<D: Device + Host>(front: Front, dev: &D, case: &Case) -> Outcome {
     PANIC_AT.with(|p| p.borrow_mut().take());
-    match catch_unwind(AssertUnwindSafe(|| check(dev, case))) {
+    match catch_unwind(AssertUnwindSafe(|| {
+        let result = match front {
+            Front::Eager => eval_eager(dev, case),
+            Front::Graph => eval_graph(dev, case),
+        };
+        judge(case, result)
+    })) {
         Ok(o) => o,
         Err(p) => {
             let msg = p
@@ -63,36 +101,67 @@ pub fn run_case<D: Device>(dev: &D, case: &Case) -> Outcome {
     }
 }
 
-fn check<D: Device>(dev: &D, case: &Case) -> Outcome {
+/// The eager front: uploads the inputs, evaluates the expression on owned tensors and reads
+/// the value back.
+fn eval_eager<D: Device>(dev: &D, case: &Case) -> Result<Evaluated, EvalError> {
     let mut env = HashMap::new();
     for (name, t) in &case.inputs {
-        match t.upload(dev) {
-            Ok(v) => {
-                env.insert(name.clone(), v);
-            }
-            Err(e) => return Outcome::Fail(format!("uploading input `{name}` failed: {e}")),
-        }
+        let v = t
+            .upload(dev)
+            .map_err(|e| EvalError::Transfer(format!("uploading input `{name}` failed: {e}")))?;
+        env.insert(name.clone(), v);
     }
-    let result: Result<Value<D>, EvalError> = eval(&case.expr, &env);
+    let v: Value<D> = eval(&case.expr, &env)?;
+    let value = v
+        .download()
+        .map_err(|e| EvalError::Transfer(format!("downloading the result failed: {e}")))?;
+    let grads = eager_grads(case, &env, &v)?;
+    Ok(Evaluated { value, grads })
+}
+
+/// The gradients of the eager front: `None` until the core has eager autograd, so cases with
+/// `grads` are skipped on this front once their value passes. This is the one place to add
+/// them: rebuild with the `wrt` inputs as differentiable leaves, backward from the sum of all
+/// elements of `_value`, and return ∂L/∂input for every name of `_case.wrt`, in that order.
+#[allow(clippy::unnecessary_wraps)]
+fn eager_grads<D: Device>(
+    _case: &Case,
+    _env: &HashMap<String, Value<D>>,
+    _value: &Value<D>,
+) -> Result<Option<Vec<(String, HostTensor)>>, EvalError> {
+    Ok(None)
+}
+
+/// Checks what a front computed against the case (§6, §7, §8).
+fn judge(case: &Case, result: Result<Evaluated, EvalError>) -> Outcome {
     match (&case.expect, result) {
-        (Expect::Error(kind), Ok(v)) => {
-            Outcome::Fail(format!("expected error {kind}, got a result ({v})"))
-        }
+        (Expect::Error(kind), Ok(v)) => Outcome::Fail(format!(
+            "expected error {kind}, got a result ({} {:?})",
+            v.value.dtype(),
+            v.value.shape
+        )),
         (Expect::Error(kind), Err(EvalError::Lib(e))) if e.kind().name() == kind => Outcome::Pass,
         (Expect::Error(kind), Err(e)) => Outcome::Fail(format!("expected error {kind}, got {e}")),
         (Expect::Value(_), Err(e)) => Outcome::Fail(format!("unexpected error: {e}")),
-        (Expect::Value(want), Ok(v)) => {
-            let got = match v.download() {
-                Ok(h) => h,
-                Err(e) => return Outcome::Fail(format!("downloading the result failed: {e}")),
-            };
-            if let Err(m) = compare(&got, want, case.rtol, case.atol) {
+        (Expect::Value(want), Ok(got)) => {
+            if let Err(m) = compare(&got.value, want, case.rtol, case.atol) {
                 return Outcome::Fail(m);
             }
-            if case.grads.is_some() {
-                // Autograd is not implemented yet: the forward value passed, the grads are
-                // unchecked, so the case is skipped rather than passed.
+            let Some(want_grads) = &case.grads else {
+                return Outcome::Pass;
+            };
+            let Some(got_grads) = got.grads else {
+                // The forward value passed but the grads are unchecked: skipped, not passed.
                 return Outcome::Skip(GRADS_PENDING.to_string());
+            };
+            for (name, want) in want_grads {
+                let Some((_, got)) = got_grads.iter().find(|(n, _)| n == name) else {
+                    return Outcome::Fail(format!("no gradient for `{name}`"));
+                };
+                // A gradient has the dtype and shape of its input (§7), which `want` has.
+                if let Err(m) = compare(got, want, case.rtol, case.atol) {
+                    return Outcome::Fail(format!("grad `{name}`: {m}"));
+                }
             }
             Outcome::Pass
         }
@@ -141,9 +210,11 @@ pub struct FileReport {
     pub skips: BTreeMap<String, usize>,
 }
 
-/// The results of a corpus on one device.
+/// The results of a corpus on one device through one front.
 #[derive(Clone, Debug)]
 pub struct DeviceReport {
+    /// The front name (`eager`, `graph`).
+    pub front: String,
     /// The device name.
     pub device: String,
     /// One report per corpus file, in corpus order.
@@ -151,6 +222,11 @@ pub struct DeviceReport {
 }
 
 impl DeviceReport {
+    /// `front  device`, the prefix of every report line.
+    pub fn label(&self) -> String {
+        format!("{}  {}", self.front, self.device)
+    }
+
     /// The counts over all files.
     pub fn totals(&self) -> Totals {
         let mut t = Totals::default();
@@ -162,8 +238,13 @@ impl DeviceReport {
 }
 
 /// Runs every case of `corpus` whose id contains one of `filters` (all cases if `filters` is
-/// empty) on `dev`.
-pub fn run_corpus<D: Device>(dev: &D, corpus: &Corpus, filters: &[String]) -> DeviceReport {
+/// empty) with `front` on `dev`.
+pub fn run_corpus<D: Device + Host>(
+    front: Front,
+    dev: &D,
+    corpus: &Corpus,
+    filters: &[String],
+) -> DeviceReport {
     let selected = |id: &str| filters.is_empty() || filters.iter().any(|f| id.contains(f.as_str()));
     let files = corpus
         .files
@@ -175,7 +256,7 @@ pub fn run_corpus<D: Device>(dev: &D, corpus: &Corpus, filters: &[String]) -> De
             };
             for case in &file.cases {
                 let (id, outcome) = match case {
-                    Ok(c) if selected(&c.id) => (c.id.clone(), run_case(dev, c)),
+                    Ok(c) if selected(&c.id) => (c.id.clone(), run_case(front, dev, c)),
                     Err(bad) if selected(&bad.id) => (
                         bad.id.clone(),
                         Outcome::Fail(format!("cannot parse case: {}", bad.reason)),
@@ -198,19 +279,20 @@ pub fn run_corpus<D: Device>(dev: &D, corpus: &Corpus, filters: &[String]) -> De
         })
         .collect();
     DeviceReport {
+        front: front.name().to_string(),
         device: dev.name().to_string(),
         files,
     }
 }
 
-/// One line per file (`reference  elementwise.jsonl  42 passed, 0 failed, 0 skipped`), each
-/// failing case with its reason, and the skip reasons with counts.
+/// One line per file (`graph  reference  elementwise.jsonl  42 passed, 0 failed, 0 skipped`),
+/// each failing case with its reason, and the skip reasons with counts.
 impl fmt::Display for DeviceReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let width = self.files.iter().map(|r| r.file.len()).max().unwrap_or(0);
         let mut skips: BTreeMap<&str, usize> = BTreeMap::new();
         for r in &self.files {
-            writeln!(f, "{}  {:width$}  {}", self.device, r.file, r.totals)?;
+            writeln!(f, "{}  {:width$}  {}", self.label(), r.file, r.totals)?;
             for (id, why) in &r.failures {
                 writeln!(f, "    FAIL {id}: {why}")?;
             }
@@ -219,7 +301,7 @@ impl fmt::Display for DeviceReport {
             }
         }
         for (why, n) in skips {
-            writeln!(f, "{}  skipped {n}: {why}", self.device)?;
+            writeln!(f, "{}  skipped {n}: {why}", self.label())?;
         }
         Ok(())
     }

@@ -1,14 +1,14 @@
 //! The conformance corpus on every device (`harness = false`).
 //!
 //! `cargo test -p tensile-conformance --test conformance [-- ID_SUBSTRING...]` runs every case
-//! (or those whose id contains one of the arguments) on each device, prints per-file and
-//! per-device counts and every failure, and ends with one line `N passed, N failed, N skipped`
-//! over all devices. It exits non-zero if a case failed. `TENSILE_CONFORMANCE_DIR` overrides
-//! the corpus directory.
+//! (or those whose id contains one of the arguments) through each front (eager, graph) on each
+//! device, prints per-file and per-device counts for each front and every failure, and ends
+//! with one line `N passed, N failed, N skipped` over all fronts and devices. It exits non-zero
+//! if a case failed. `TENSILE_CONFORMANCE_DIR` overrides the corpus directory.
 
 use std::process::ExitCode;
 
-use tensile_conformance::{corpus_dir, load_corpus, quiet_panics, run_corpus, Totals};
+use tensile_conformance::{corpus_dir, load_corpus, quiet_panics, run_corpus, Front, Totals};
 use tensile_core::Reference;
 use tensile_hal_cpu::Cpu;
 
@@ -36,15 +36,16 @@ fn main() -> ExitCode {
     );
 
     // Every device runs the same generic runner; a new device is one more line here.
-    let reports = vec![
-        run_corpus(&Reference, &corpus, &filters),
-        run_corpus(&Cpu, &corpus, &filters),
-    ];
+    let mut reports = Vec::new();
+    for &front in Front::ALL {
+        reports.push(run_corpus(front, &Reference, &corpus, &filters));
+        reports.push(run_corpus(front, &Cpu, &corpus, &filters));
+    }
 
     let mut all = Totals::default();
     for r in &reports {
         print!("{r}");
-        println!("{}  total  {}", r.device, r.totals());
+        println!("{}  total  {}", r.label(), r.totals());
         all += r.totals();
     }
     println!("{all}");

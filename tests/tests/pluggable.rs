@@ -1,16 +1,17 @@
 //! The device traits are pluggable: a device defined outside the core (here, in a test) gets the
 //! whole tensor API. `Counting` delegates every kernel to `Reference` and counts the calls per
 //! kernel family, which also shows what reaches a device: movement ops are layout rewrites and
-//! never call a kernel.
+//! never call a kernel, and only an optimizer step reaches `Update`.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
-use tensile_conformance::{corpus_dir, load_corpus, run_corpus};
+use tensile_conformance::{corpus_dir, load_corpus, run_corpus, Front};
+use tensile_core::graph::{Graph, Training};
 use tensile_core::ops::{BinaryFn, UnaryFn};
 use tensile_core::{
-    Alloc, Axes, Backend, Elem, Extremum, Float, Host, Layout, Map, MatMul, Reduce, ReduceOp,
-    Reference, Result, Tensor,
+    Alloc, Axes, Backend, DType, Elem, Extremum, Float, Host, Layout, Map, MatMul, Reduce,
+    ReduceOp, Reference, Result, Tensor, Update, UpdateFn,
 };
 
 /// Kernel calls per family.
@@ -19,6 +20,7 @@ struct Counts {
     map: AtomicUsize,
     reduce: AtomicUsize,
     matmul: AtomicUsize,
+    update: AtomicUsize,
 }
 
 /// A device outside the core: `Reference`'s kernels, counted.
@@ -40,6 +42,10 @@ impl Counting {
             c.reduce.load(Ordering::Relaxed),
             c.matmul.load(Ordering::Relaxed),
         )
+    }
+    /// Optimizer update calls so far.
+    fn updates(&self) -> usize {
+        self.counts.update.load(Ordering::Relaxed)
     }
 }
 
@@ -131,6 +137,21 @@ impl MatMul for Counting {
     ) -> Result<()> {
         Self::hit(&self.counts.matmul);
         self.inner.matmul(a, al, b, bl, y, yl)
+    }
+}
+
+impl Update for Counting {
+    fn update<E: Float, O: UpdateFn<E>>(
+        &self,
+        op: O,
+        p: &mut [E],
+        s1: &mut [E],
+        s2: &mut [E],
+        g: &[E],
+        hyper: &[E],
+    ) -> Result<()> {
+        Self::hit(&self.counts.update);
+        self.inner.update(op, p, s1, s2, g, hyper)
     }
 }
 
@@ -241,19 +262,67 @@ fn ops_run_on_an_external_device_and_reach_its_kernels() {
     let d = a.cast::<f64>().unwrap();
     assert_eq!(d.to_vec().unwrap(), [1., 2., 3., 4., 5., 6.]);
     assert_eq!(dev.calls(), (5, 3, 2));
+    assert_eq!(dev.updates(), 0, "only optimizer steps call `update`");
+}
+
+#[test]
+fn a_graph_training_step_reaches_the_update_kernel() {
+    let dev = Counting::default();
+    let mut g = Graph::new();
+    let x = g.input("x", DType::F32, &[4, 3]).unwrap();
+    let w = g.param("w", DType::F32, &[3, 1]).unwrap();
+    let y = g.matmul(x, w).unwrap();
+    let t = g.input("t", DType::F32, &[4, 1]).unwrap();
+    let loss = g.mse(y, t).unwrap();
+    g.backward(loss).unwrap();
+    g.plan(&[loss], Training::Sgd(Default::default())).unwrap();
+    let mut s = g.session(dev.clone()).unwrap();
+    s.input_mut::<f32>(x)
+        .unwrap()
+        .copy_from_slice(&[1., 0., 0., 0., 1., 0., 0., 0., 1., 1., 1., 1.]);
+    s.input_mut::<f32>(t)
+        .unwrap()
+        .copy_from_slice(&[1., 2., 3., 6.]);
+    s.set_lr(0.1).unwrap();
+    assert_eq!(dev.updates(), 0, "a session starts without updating");
+
+    // Forward and backward alone never update a parameter.
+    s.forward().unwrap();
+    s.backward().unwrap();
+    let (map, reduce, matmul) = dev.calls();
+    assert!(map > 0 && reduce > 0 && matmul > 0, "{:?}", dev.calls());
+    assert_eq!(dev.updates(), 0);
+
+    // One optimizer step: one update kernel per parameter.
+    s.step().unwrap();
+    assert_eq!(dev.updates(), 1);
+    for _ in 0..199 {
+        s.train_step().unwrap();
+    }
+    assert_eq!(dev.updates(), 200);
+    let w_now = s.read::<f32>(w).unwrap();
+    assert!((w_now.get(&[2, 0]).unwrap() - 3.0).abs() < 1e-3);
 }
 
 #[test]
 fn the_corpus_passes_on_an_external_device() {
-    let dev = Counting::default();
     let corpus = load_corpus(&corpus_dir()).unwrap();
-    let report = run_corpus(&dev, &corpus, &[]);
-    let totals = report.totals();
-    assert_eq!(
-        totals.failed, 0,
-        "failures on the counting device:\n{report}"
-    );
-    assert!(totals.passed > 0, "{report}");
-    let (map, reduce, matmul) = dev.calls();
-    assert!(map > 0 && reduce > 0 && matmul > 0, "{:?}", dev.calls());
+    for &front in Front::ALL {
+        let dev = Counting::default();
+        let report = run_corpus(front, &dev, &corpus, &[]);
+        let totals = report.totals();
+        assert_eq!(
+            totals.failed, 0,
+            "failures on the counting device:\n{report}"
+        );
+        assert!(totals.passed > 0, "{report}");
+        let (map, reduce, matmul) = dev.calls();
+        assert!(
+            map > 0 && reduce > 0 && matmul > 0,
+            "{front:?}: {:?}",
+            dev.calls()
+        );
+        // Neither front trains: gradients only, no optimizer step.
+        assert_eq!(dev.updates(), 0, "{front:?}");
+    }
 }

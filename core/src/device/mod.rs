@@ -128,6 +128,35 @@ pub trait Alloc: Backend {
     }
 }
 
-/// A complete device: allocation plus the three kernel families.
-pub trait Device: Alloc + Map + Reduce + MatMul {}
-impl<T: Alloc + Map + Reduce + MatMul> Device for T {}
+/// In-place optimizer updates (the only kernels that write their operands).
+pub trait Update: Backend {
+    /// For every `i < p.len()`: `op.apply(&c, &mut p[i], &mut s1[i], &mut s2[i], g[i])` with
+    /// `c = op.prepare(hyper[0], hyper[1])` (learning rate and step count, read from device
+    /// memory on every call so a replayed step sees their current values). `s1`/`s2` hold
+    /// `p.len()` elements, or none when the op keeps less state. All buffers are contiguous.
+    fn update<E: Float, O: UpdateFn<E>>(
+        &self,
+        op: O,
+        p: &mut Self::Mem<E>,
+        s1: &mut Self::Mem<E>,
+        s2: &mut Self::Mem<E>,
+        g: &Self::Mem<E>,
+        hyper: &Self::Mem<E>,
+    ) -> Result<()>;
+}
+
+/// An optimizer rule: per-call coefficients from (lr, step), then a per-element update.
+pub trait UpdateFn<E: Elem>: Copy + Send + Sync + 'static {
+    /// Kernel name.
+    const NAME: &'static str;
+    /// State values kept per parameter element (0, 1 or 2).
+    const STATE: usize;
+    /// Per-call coefficients from the learning rate and the (already incremented) step.
+    fn prepare(&self, lr: E, step: E) -> [E; 4];
+    /// Updates one parameter element and its state from its gradient.
+    fn apply(&self, c: &[E; 4], p: &mut E, s1: &mut E, s2: &mut E, g: E);
+}
+
+/// A complete device: allocation plus the kernel families.
+pub trait Device: Alloc + Map + Reduce + MatMul + Update {}
+impl<T: Alloc + Map + Reduce + MatMul + Update> Device for T {}

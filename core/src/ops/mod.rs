@@ -5,11 +5,13 @@
 
 mod elementwise;
 mod matmul;
+mod optim;
 mod reduce;
 mod table;
 
 pub use elementwise::{binary, binary_scalar, cast, copy, unary};
 pub use matmul::{matmul, matmul_plan, MatmulPlan};
+pub use optim::{Adam, Sgd};
 pub use reduce::{extremum, reduce, reduce_plan, ReducePlan};
 pub use table::*;
 

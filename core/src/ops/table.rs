@@ -137,6 +137,8 @@ unary_table! {
     };
     /// hyperbolic tangent
     Tanh "tanh" |x| x.tanh();
+    /// Heaviside step, 0 at 0 (internal: the derivative of relu and abs)
+    Step "step" |x| if x > E::ZERO { E::ONE } else { E::ZERO };
 }
 
 binary_table! {
@@ -154,4 +156,6 @@ binary_table! {
     Maximum "maximum" |a, b| a.maximum(b);
     /// elementwise min (NaN propagates)
     Minimum "minimum" |a, b| a.minimum(b);
+    /// 1 where equal, else 0 (internal: one-hot labels, routing max/min gradients)
+    Eq "eq" |a, b| if a == b { E::ONE } else { E::ZERO };
 }

@@ -2,8 +2,9 @@
 //!
 //! Run with `cargo run --release -p tensile-examples --bin quickstart`.
 
-use tensile_core::{Result, TensorView};
-use tensile_hal_cpu::Tensor;
+use tensile_core::graph::{Graph, Training};
+use tensile_core::{DType, Result, TensorView};
+use tensile_hal_cpu::{Cpu, Tensor};
 
 fn section(title: &str) {
     println!("\n== {title}");
@@ -96,5 +97,46 @@ fn main() -> Result<()> {
     let as_u8 = Tensor::<u8>::from_slice(digits.image(0), [8, 8])?;
     let as_f32 = (&as_u8.cast::<f32>()? / 16.0)?;
     println!("as f32 / 16:\n{as_f32}");
+
+    section("autograd, eagerly: y = sum(x³), so dy/dx = 3x²");
+    let x = Tensor::from([[5.0f32, 8.0], [4.0, 6.0]]).requires_grad();
+    let y = x.pow(3.0)?.sum_all()?;
+    y.backward()?;
+    println!("x      = {}", x.value());
+    println!("y      = {}", y.value());
+    if let Some(g) = x.grad() {
+        println!("x.grad = {g}");
+    }
+
+    section("a static graph: logistic regression p = sigmoid(w·x + b), loss = mean((p - t)²)");
+    let mut g = Graph::new();
+    let xs = g.input("x", DType::F32, &[4, 2])?;
+    let t = g.input("t", DType::F32, &[4, 1])?;
+    let w = g.param("w", DType::F32, &[2, 1])?;
+    let b = g.param("b", DType::F32, &[1])?;
+    let z = g.matmul(xs, w)?;
+    let z = g.add(z, b)?;
+    let p = g.sigmoid(z)?;
+    let loss = g.mse(p, t)?;
+    g.backward(loss)?; // gradient nodes derived now, once
+    let stats = g.plan(&[loss, p], Training::GradsOnly)?;
+    println!(
+        "{} nodes; the plan needs {} bytes ({} without buffer reuse)",
+        g.nodes().len(),
+        stats.bytes,
+        stats.unplanned_bytes
+    );
+    let mut s = g.session(Cpu)?; // the only allocation: the arena
+    s.input_mut::<f32>(xs)?
+        .copy_from_slice(&[0., 0., 0., 1., 1., 0., 1., 1.]);
+    s.input_mut::<f32>(t)?.copy_from_slice(&[0., 0., 0., 1.]);
+    s.param_mut::<f32>(w)?.copy_from_slice(&[0.5, -0.25]);
+    s.param_mut::<f32>(b)?.copy_from_slice(&[0.1]);
+    s.forward()?;
+    s.backward()?;
+    println!("p      = {}", s.read::<f32>(p)?);
+    println!("loss   = {}", s.read::<f32>(loss)?);
+    println!("dL/dw  = {}", s.grad::<f32>(w)?);
+    println!("dL/db  = {}", s.grad::<f32>(b)?);
     Ok(())
 }

@@ -1,0 +1,77 @@
+//! No-alloc mode: a graph with fixed-capacity node storage, planned and trained in a caller's
+//! arena (as firmware does with statics). This test builds without the `alloc` feature.
+
+use tensile_core::graph::{StaticGraph, Training};
+use tensile_core::ops::Sgd;
+use tensile_core::{DType, ErrorKind, Reference};
+
+#[test]
+fn declare_plan_and_train_without_an_allocator() {
+    let mut g = StaticGraph::<48>::new_static();
+    // sigmoid(x w + b) against 0/1 targets, with MSE: a separable 2-D problem.
+    let x = g.input("x", DType::F32, &[4, 2]).unwrap();
+    let t = g.input("t", DType::F32, &[4, 1]).unwrap();
+    let w = g.param("w", DType::F32, &[2, 1]).unwrap();
+    let b = g.param("b", DType::F32, &[1]).unwrap();
+    let z = g.matmul(x, w).unwrap();
+    let z = g.add(z, b).unwrap();
+    let p = g.sigmoid(z).unwrap();
+    let loss = g.mse(p, t).unwrap();
+    g.backward(loss).unwrap();
+    let stats = g
+        .plan(
+            &[loss, p],
+            Training::Sgd(Sgd {
+                momentum: 0.9,
+                ..Sgd::default()
+            }),
+        )
+        .unwrap();
+    assert!(stats.bytes < stats.unplanned_bytes);
+
+    // Too small an arena is an error that names the bytes needed.
+    let mut small = [0u8; 64];
+    let err = tensile_core::graph::Exec::new(&g, Reference, &mut small[..]).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::BufferTooSmall);
+    assert!(err.to_string().contains("bytes needed"), "{err}");
+
+    let mut arena = [0u8; 8192];
+    assert!(stats.bytes + 63 <= arena.len());
+    let mut s = tensile_core::graph::Exec::new(&g, Reference, &mut arena[..]).unwrap();
+    s.input_mut::<f32>(x)
+        .unwrap()
+        .copy_from_slice(&[0., 0., 0., 1., 1., 0., 1., 1.]);
+    s.input_mut::<f32>(t)
+        .unwrap()
+        .copy_from_slice(&[0., 0., 0., 1.]); // logical AND
+    s.set_lr(2.0).unwrap();
+    for _ in 0..300 {
+        s.train_step().unwrap();
+    }
+    let out = s.read::<f32>(p).unwrap();
+    let preds: [bool; 4] = core::array::from_fn(|i| out.get(&[i, 0]).unwrap() > 0.5);
+    assert_eq!(preds, [false, false, false, true]);
+    assert!(s.read::<f32>(loss).unwrap().get(&[]).unwrap() < 0.05);
+}
+
+#[test]
+fn a_full_node_store_is_an_error_not_a_panic() {
+    let mut g = StaticGraph::<3>::new_static();
+    let a = g.input("a", DType::F32, &[2]).unwrap();
+    let b = g.exp_then_log(a);
+    assert_eq!(b.unwrap_err().kind(), ErrorKind::BufferTooSmall);
+}
+
+trait Chain {
+    fn exp_then_log(&mut self, x: u16) -> tensile_core::Result<u16>;
+}
+
+impl<const N: usize> Chain for StaticGraph<N> {
+    fn exp_then_log(&mut self, x: u16) -> tensile_core::Result<u16> {
+        let mut y = x;
+        for _ in 0..4 {
+            y = self.unary(tensile_core::UnaryOp::Exp, y)?;
+        }
+        Ok(y)
+    }
+}
