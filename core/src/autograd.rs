@@ -89,6 +89,17 @@ fn freed() -> Error {
     )
 }
 
+/// `bytes` as `E`s, copied: the bytes of a `Vec<u8>` need not be aligned for `E` (an empty one
+/// never is), so they cannot be cast in place.
+fn elems<E: Float>(bytes: &[u8]) -> Vec<E> {
+    let n = bytes.len() / core::mem::size_of::<E>();
+    let mut v = Vec::new();
+    v.resize(n, E::ZERO);
+    bytemuck::cast_slice_mut::<E, u8>(&mut v)
+        .copy_from_slice(&bytes[..n * core::mem::size_of::<E>()]);
+    v
+}
+
 impl<E: Float, D: Device + Host> Var<E, D> {
     /// The current value.
     pub fn value(&self) -> &Tensor<E, D> {
@@ -110,9 +121,8 @@ impl<E: Float, D: Device + Host> Var<E, D> {
     pub fn grad(&self) -> Option<Tensor<E, D>> {
         let slot = self.slot.as_ref()?;
         let g = slot.grad.lock().ok()?;
-        let bytes = g.as_ref()?;
-        let vals: &[E] = bytemuck::try_cast_slice(bytes).ok()?;
-        Tensor::from_slice_on(vals, *self.value.shape(), self.value.device()).ok()
+        let vals: Vec<E> = elems(g.as_ref()?);
+        Tensor::from_slice_on(&vals, *self.value.shape(), self.value.device()).ok()
     }
     /// Clears the accumulated gradient (`optimizer.zero_grad()`).
     pub fn zero_grad(&self) {
@@ -210,9 +220,13 @@ impl<E: Float, D: Device + Host> Var<E, D> {
         graph.plan(&[loss], Training::GradsOnly)?;
         let mut s = graph.session(self.value.device().clone())?;
         for (node, bytes, _) in &leaves {
+            // A leaf that only fed values the result does not read is not in the plan.
+            if !graph.node(*node)?.plan.needed {
+                continue;
+            }
+            // Byte-wise: `bytes` need not be aligned for `E` (an empty `Vec` never is).
             let dst = s.input_mut::<E>(*node)?;
-            let src: &[E] = bytemuck::try_cast_slice(bytes).map_err(|_| freed())?;
-            dst.copy_from_slice(src);
+            bytemuck::cast_slice_mut::<E, u8>(dst).copy_from_slice(bytes);
         }
         s.forward()?;
         s.backward()?;
@@ -223,10 +237,7 @@ impl<E: Float, D: Device + Host> Var<E, D> {
                 Err(_) => continue, // no path from this leaf to the result: its grad stays
             };
             let mut acc = slot.grad.lock().map_err(|_| freed())?;
-            let sum: Vec<E> = match acc
-                .as_ref()
-                .and_then(|b| bytemuck::try_cast_slice::<u8, E>(b).ok())
-            {
+            let sum: Vec<E> = match acc.as_deref().map(elems::<E>) {
                 Some(prev) if prev.len() == g.len() => {
                     prev.iter().zip(&g).map(|(&a, &b)| a.add(b)).collect()
                 }

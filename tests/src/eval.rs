@@ -372,7 +372,7 @@ fn float_only<T>(op: &str, v: &Value<impl Device>) -> Res<T> {
     runner(format!("`{op}` is a float op, got a {} operand", v.dtype()))
 }
 
-fn eval_call<D: Device>(call: &Call, args: Vec<Arg<Value<D>>>) -> Res<Value<D>> {
+pub(crate) fn eval_call<D: Device>(call: &Call, args: Vec<Arg<Value<D>>>) -> Res<Value<D>> {
     let spec = OpSpec::parse(call)?;
     let operands = Operands::check(call, &spec, args)?;
     let op = call.op.as_str();

@@ -207,7 +207,7 @@ fn write<D: Device + Host>(s: &mut GraphSession<'_, D>, id: NodeId, t: &HostTens
 }
 
 /// Zeros of `t`'s dtype and shape: the gradient of an input no path from the result reaches.
-fn zeros_like(t: &HostTensor) -> HostTensor {
+pub(crate) fn zeros_like(t: &HostTensor) -> HostTensor {
     let n: usize = t.shape.iter().product();
     let data = match t.data {
         HostData::F32(_) => HostData::F32(vec![0.0; n]),

@@ -7,11 +7,12 @@
 //! - [`load_corpus`]: every `*.jsonl` file of a directory, sorted ([`corpus_dir`] picks the
 //!   directory: `conformance/public`, or `$TENSILE_CONFORMANCE_DIR`).
 //! - [`sexpr`]: the expression language; [`eval`]: evaluation by dtype on a device (the eager
-//!   front); [`graph`]: the same expression as a static graph, with gradients (the graph
-//!   front).
+//!   front, whose gradients come from the core's eager autograd, `tensile_core::Var`);
+//!   [`graph`]: the same expression as a static graph, with gradients (the graph front).
 //! - [`value`]: JSON tensors, the dynamic [`Value`], and the comparison rule.
 //! - [`run_corpus`] / [`run_case`]: outcomes and per-file, per-device, per-front reports.
 
+mod autograd;
 pub mod eval;
 pub mod graph;
 mod run;
@@ -24,8 +25,7 @@ use std::path::{Path, PathBuf};
 use serde_json::Value as Json;
 
 pub use run::{
-    quiet_panics, run_case, run_corpus, DeviceReport, Evaluated, FileReport, Front, Outcome,
-    Totals, GRADS_PENDING,
+    quiet_panics, run_case, run_corpus, DeviceReport, Evaluated, FileReport, Front, Outcome, Totals,
 };
 pub use value::{compare, HostData, HostTensor, Value};
 
