@@ -20,12 +20,42 @@
 
 #[cfg(feature = "alloc")]
 extern crate alloc;
+#[cfg(feature = "std")]
+extern crate std;
 
+pub mod gemm;
 mod map;
 mod matmul;
 mod reduce;
 
 use tensile_core::{Backend, Elem, Host};
+
+/// Threads used for large kernels (0 = not set: all available cores).
+#[cfg(feature = "std")]
+static THREADS: core::sync::atomic::AtomicUsize = core::sync::atomic::AtomicUsize::new(0);
+
+/// Sets how many threads large kernels may use (like `torch.set_num_threads`); 1 disables
+/// threading.
+#[cfg(feature = "std")]
+pub fn set_num_threads(n: usize) {
+    THREADS.store(n.max(1), core::sync::atomic::Ordering::Relaxed);
+}
+
+/// The number of threads large kernels use (all cores unless [`set_num_threads`] says
+/// otherwise; detected once, since asking the OS allocates).
+#[cfg(feature = "std")]
+pub fn num_threads() -> usize {
+    match THREADS.load(core::sync::atomic::Ordering::Relaxed) {
+        0 => {
+            let n = std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(1);
+            THREADS.store(n, core::sync::atomic::Ordering::Relaxed);
+            n
+        }
+        n => n,
+    }
+}
 
 /// The CPU device. Cheap to copy; all state is per call.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

@@ -2,8 +2,8 @@
 //! forward, backward and optimizer steps with no allocation.
 //!
 //! A graph is a list of [`Node`]s in topological order (a node's inputs always come before it).
-//! Gradient rules ([`grad`]) emit ordinary nodes, so backward is more of the same graph and one
-//! liveness-based memory plan ([`plan`]) covers forward, backward and optimizer state. Movement
+//! Gradient rules (`grad.rs`) emit ordinary nodes, so backward is more of the same graph and one
+//! liveness-based memory plan (`plan.rs`) covers forward, backward and optimizer state. Movement
 //! ops are view nodes that own no memory. Node storage is pluggable: a `Vec` under `alloc`
 //! ([`Graph`]) or a fixed-capacity `heapless::Vec` ([`StaticGraph`]) for firmware.
 //!
