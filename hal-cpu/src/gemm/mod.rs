@@ -9,6 +9,7 @@
 //! forced with [`Isa`] so tests cover all that the machine can run.
 
 mod kernels;
+mod skinny;
 
 use core::sync::atomic::{AtomicU8, Ordering};
 
@@ -99,7 +100,7 @@ pub struct Mat<'a, E> {
 }
 
 /// Elements the GEMM handles, with their micro-kernels.
-pub trait GemmElem: Float {
+pub trait GemmElem: Float + skinny::SkinnyElem {
     /// Tile rows and columns of the micro-kernel for `isa`.
     fn tile(isa: Isa) -> (usize, usize);
     /// `C[0..MR, 0..NR] (+)= Ã · B̃` over `k`: `a` is an `MR × k` packed micro-panel
@@ -163,6 +164,9 @@ pub fn gemm<E: GemmElem>(
             }
         }
         return;
+    }
+    if skinny::applies(isa, n, &a) {
+        return skinny::skinny(m, n, k, a, b, c, c_off, rsc, csc);
     }
     let (_, nr) = E::tile(isa);
     // A skinny C (fewer columns than a tile, more rows): compute Cᵀ = Bᵀ Aᵀ instead, so the
