@@ -111,6 +111,18 @@ impl<const N: usize> NdIter<N> {
     pub fn runs_left(&self) -> usize {
         self.remaining
     }
+    /// The merged outer dims (outermost first), without the inner run's dim.
+    pub fn outer_dims(&self) -> &[usize] {
+        &self.dims[..self.outer_rank]
+    }
+    /// Operand `k`'s strides over the merged outer dims.
+    pub fn outer_strides(&self, k: usize) -> &[usize] {
+        &self.strides[k][..self.outer_rank]
+    }
+    /// The offsets of the first element (before any `next`).
+    pub fn first_offsets(&self) -> [usize; N] {
+        self.next
+    }
 }
 
 impl<const N: usize> Iterator for NdIter<N> {

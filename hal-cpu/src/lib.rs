@@ -27,6 +27,7 @@ pub mod gemm;
 mod map;
 mod matmul;
 mod reduce;
+mod simd;
 
 use tensile_core::{Backend, Elem, Host};
 

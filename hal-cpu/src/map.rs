@@ -1,8 +1,12 @@
-//! Elementwise kernels over inner runs.
+//! Elementwise kernels over inner runs, compiled per ISA (see `simd`). Contiguous runs are
+//! plain slice loops, a stride-0 operand is hoisted to a scalar, and a broadcast operand with
+//! a short period (a last dim of 3) is expanded once into a repeating pattern so the whole
+//! output streams through one long vectorised loop.
 
 use tensile_core::ops::{BinaryFn, UnaryFn};
 use tensile_core::{Elem, Layout, Map, NdIter, Result};
 
+use crate::simd::multiversion;
 use crate::Cpu;
 
 impl Map for Cpu {
@@ -14,23 +18,7 @@ impl Map for Cpu {
         y: &mut [B],
         yl: &Layout,
     ) -> Result<()> {
-        let it = NdIter::new([xl, yl]);
-        let (n, [sx, sy]) = (it.inner_len(), it.inner_strides());
-        for [xo, yo] in it {
-            match (sx, sy) {
-                (1, 1) => {
-                    for (o, &v) in y[yo..yo + n].iter_mut().zip(&x[xo..xo + n]) {
-                        *o = op.apply(v);
-                    }
-                }
-                (0, 1) => y[yo..yo + n].fill(op.apply(x[xo])),
-                _ => {
-                    for i in 0..n {
-                        y[yo + i * sy] = op.apply(x[xo + i * sx]);
-                    }
-                }
-            }
-        }
+        multiversion!(unary_runs(op, x, xl, y, yl));
         Ok(())
     }
 
@@ -44,36 +32,167 @@ impl Map for Cpu {
         y: &mut [E],
         yl: &Layout,
     ) -> Result<()> {
-        let it = NdIter::new([al, bl, yl]);
-        let (n, [sa, sb, sy]) = (it.inner_len(), it.inner_strides());
-        for [ao, bo, yo] in it {
-            let out = &mut y[yo..];
-            match (sa, sb, sy) {
-                (1, 1, 1) => {
-                    let (a, b) = (&a[ao..ao + n], &b[bo..bo + n]);
-                    for ((o, &u), &v) in out[..n].iter_mut().zip(a).zip(b) {
-                        *o = op.apply(u, v);
-                    }
+        multiversion!(binary_runs(op, a, al, b, bl, y, yl));
+        Ok(())
+    }
+}
+
+#[inline(always)]
+fn unary_runs<A: Elem, B: Elem, O: UnaryFn<A, B>>(
+    op: O,
+    x: &[A],
+    xl: &Layout,
+    y: &mut [B],
+    yl: &Layout,
+) {
+    let it = NdIter::new([xl, yl]);
+    let (n, [sx, sy]) = (it.inner_len(), it.inner_strides());
+    for [xo, yo] in it {
+        match (sx, sy) {
+            (1, 1) => {
+                for (o, &v) in y[yo..yo + n].iter_mut().zip(&x[xo..xo + n]) {
+                    *o = op.apply(v);
                 }
-                (1, 0, 1) => {
-                    let v = b[bo];
-                    for (o, &u) in out[..n].iter_mut().zip(&a[ao..ao + n]) {
-                        *o = op.apply(u, v);
-                    }
-                }
-                (0, 1, 1) => {
-                    let u = a[ao];
-                    for (o, &v) in out[..n].iter_mut().zip(&b[bo..bo + n]) {
-                        *o = op.apply(u, v);
-                    }
-                }
-                _ => {
-                    for i in 0..n {
-                        out[i * sy] = op.apply(a[ao + i * sa], b[bo + i * sb]);
-                    }
+            }
+            (0, 1) => y[yo..yo + n].fill(op.apply(x[xo])),
+            _ => {
+                for i in 0..n {
+                    y[yo + i * sy] = op.apply(x[xo + i * sx]);
                 }
             }
         }
-        Ok(())
     }
+}
+
+/// Longest repeating pattern kept on the stack for a periodic broadcast.
+const PATTERN: usize = 192;
+
+#[inline(always)]
+fn binary_runs<E: Elem, O: BinaryFn<E>>(
+    op: O,
+    a: &[E],
+    al: &Layout,
+    b: &[E],
+    bl: &Layout,
+    y: &mut [E],
+    yl: &Layout,
+) {
+    let it = NdIter::new([al, bl, yl]);
+    let (n, [sa, sb, sy]) = (it.inner_len(), it.inner_strides());
+    if n < 64 && periodic(&it, op, a, b, y) {
+        return;
+    }
+    for [ao, bo, yo] in it {
+        let out = &mut y[yo..];
+        match (sa, sb, sy) {
+            (1, 1, 1) => {
+                let (a, b) = (&a[ao..ao + n], &b[bo..bo + n]);
+                for ((o, &u), &v) in out[..n].iter_mut().zip(a).zip(b) {
+                    *o = op.apply(u, v);
+                }
+            }
+            (1, 0, 1) => {
+                let v = b[bo];
+                for (o, &u) in out[..n].iter_mut().zip(&a[ao..ao + n]) {
+                    *o = op.apply(u, v);
+                }
+            }
+            (0, 1, 1) => {
+                let u = a[ao];
+                for (o, &v) in out[..n].iter_mut().zip(&b[bo..bo + n]) {
+                    *o = op.apply(u, v);
+                }
+            }
+            _ => {
+                for i in 0..n {
+                    out[i * sy] = op.apply(a[ao + i * sa], b[bo + i * sb]);
+                }
+            }
+        }
+    }
+}
+
+/// Handles `y = op(a, b)` where `a` and `y` are contiguous across the last outer dim and `b`
+/// repeats a short contiguous inner run there (or the mirror case). Returns false if the
+/// layouts do not have that shape.
+#[inline(always)]
+fn periodic<E: Elem, O: BinaryFn<E>>(it: &NdIter<3>, op: O, a: &[E], b: &[E], y: &mut [E]) -> bool {
+    let (n, [sa, sb, sy]) = (it.inner_len(), it.inner_strides());
+    let dims = it.outer_dims();
+    let Some(d) = dims.len().checked_sub(1) else {
+        return false;
+    };
+    let (oa, ob, oy) = (
+        it.outer_strides(0)[d],
+        it.outer_strides(1)[d],
+        it.outer_strides(2)[d],
+    );
+    // Which operand repeats: the one with stride 0 over the last outer dim.
+    let a_repeats = match (sa, sb, sy, oa, ob, oy) {
+        (1, 1, 1, x, 0, z) if x == n && z == n => false,
+        (1, 1, 1, 0, x, z) if x == n && z == n => true,
+        _ => return false,
+    };
+    let reps = (PATTERN / n).max(1);
+    let plen = reps * n;
+    if plen > PATTERN {
+        return false;
+    }
+    let block = dims[d] * n;
+    // Blocks: one per index of the remaining outer dims.
+    let first = it.first_offsets();
+    let rest = &dims[..d];
+    let rest_count: usize = rest.iter().product();
+    let mut pat = [E::ZERO; PATTERN];
+    let strides = [
+        it.outer_strides(0),
+        it.outer_strides(1),
+        it.outer_strides(2),
+    ];
+    for blk in 0..rest_count {
+        // Offsets of this block: decompose blk over the remaining outer dims.
+        let mut rem = blk;
+        let mut offs = first;
+        for k in (0..d).rev() {
+            let i = rem % rest[k];
+            rem /= rest[k];
+            for (o, s) in offs.iter_mut().zip(&strides) {
+                *o += i * s[k];
+            }
+        }
+        let [ao, bo, yo] = offs;
+        let (src, rep) = if a_repeats {
+            (&b[bo..bo + block], &a[ao..ao + n])
+        } else {
+            (&a[ao..ao + block], &b[bo..bo + n])
+        };
+        for (i, p) in pat[..plen].iter_mut().enumerate() {
+            *p = rep[i % n];
+        }
+        let out = &mut y[yo..yo + block];
+        let mut oc = out.chunks_exact_mut(plen);
+        let mut sc = src.chunks_exact(plen);
+        for (o, s) in (&mut oc).zip(&mut sc) {
+            for ((o, &x), &p) in o.iter_mut().zip(s).zip(&pat[..plen]) {
+                *o = if a_repeats {
+                    op.apply(p, x)
+                } else {
+                    op.apply(x, p)
+                };
+            }
+        }
+        for ((o, &x), &p) in oc
+            .into_remainder()
+            .iter_mut()
+            .zip(sc.remainder())
+            .zip(&pat[..plen])
+        {
+            *o = if a_repeats {
+                op.apply(p, x)
+            } else {
+                op.apply(x, p)
+            };
+        }
+    }
+    true
 }

@@ -1,16 +1,24 @@
-//! Reductions: each output element walks the inner runs of its reduced sub-layout. Contiguous
-//! runs are summed in eight independent lanes, which breaks the add dependency chain and lets
-//! the compiler vectorise (the order differs from the reference's sequential sum, within the
-//! corpus tolerance).
+//! Reductions, compiled per ISA (see `simd`). Two shapes of work:
+//! - along the contiguous axis (or any strided one): each output element sums its reduced
+//!   runs in 32 independent lanes (the order differs from the reference's sequential sum,
+//!   within the corpus tolerance);
+//! - over outer axes with a contiguous kept block (mean over the batch, std over the rows of a
+//!   matrix): whole rows of outputs are accumulated per reduced index, so memory streams once
+//!   and the adds vectorise across outputs.
+//!
+//! The reduced sub-layout's iterator is built once per call, not per output element.
 
 use tensile_core::ops::{Extremum, ReduceOp};
-use tensile_core::{Axes, Elem, Float, Layout, NdIter, Reduce, Result};
+use tensile_core::{for_each_offset, Axes, Elem, Float, Layout, NdIter, Reduce, Result};
 
+use crate::simd::multiversion;
 use crate::Cpu;
 
-const LANES: usize = 8;
+const LANES: usize = 32;
+/// Outputs handled per pass of the column path (its scratch lives on the stack).
+const COLS: usize = 1024;
 
-/// Σ f(x) over a run of `n` elements starting at `x[0]` with stride `s`.
+/// Σ f(x) over `n` values from `x[0]` at stride `s`.
 #[inline(always)]
 fn run_sum<E: Float>(x: &[E], n: usize, s: usize, f: impl Fn(E) -> E) -> E {
     if s == 1 {
@@ -37,14 +45,183 @@ fn run_sum<E: Float>(x: &[E], n: usize, s: usize, f: impl Fn(E) -> E) -> E {
     }
 }
 
-fn sum_over<E: Float>(x: &[E], base: usize, red: &Layout, f: impl Fn(E) -> E + Copy) -> E {
-    let it = NdIter::new([red]);
-    let (n, [s]) = (it.inner_len(), it.inner_strides());
+#[inline(always)]
+fn sum_over<E: Float>(x: &[E], base: usize, red: &NdIter<1>, f: impl Fn(E) -> E + Copy) -> E {
+    let (n, [s]) = (red.inner_len(), red.inner_strides());
     let mut total = E::ZERO;
-    for [o] in it {
+    for [o] in red.clone() {
         total = total.add(run_sum(&x[base + o..], n, s, f));
     }
     total
+}
+
+/// The finishing step of a reduction from its sum (and, for var/std, the squared deviations).
+#[inline(always)]
+fn finish<E: Float>(op: ReduceOp, sum: E, ss: E, n: usize) -> E {
+    match op {
+        ReduceOp::Sum => sum,
+        ReduceOp::Mean => sum.div(E::from_usize(n)),
+        ReduceOp::Var { correction } => ss.div(E::from_f64(n as f64 - correction as f64)),
+        ReduceOp::Std { correction } => ss.div(E::from_f64(n as f64 - correction as f64)).sqrt(),
+    }
+}
+
+#[inline(always)]
+fn per_output<E: Float>(
+    op: ReduceOp,
+    x: &[E],
+    kept: &Layout,
+    red: &Layout,
+    y: &mut [E],
+    yl: &Layout,
+) {
+    let n = red.numel();
+    let it = NdIter::new([red]);
+    for_each_offset([kept, yl], |[base, yo]| {
+        let sum = sum_over(x, base, &it, |v| v);
+        let ss = match op {
+            ReduceOp::Var { .. } | ReduceOp::Std { .. } => {
+                let mean = sum.div(E::from_usize(n));
+                sum_over(x, base, &it, |v| {
+                    let d = v.sub(mean);
+                    d.mul(d)
+                })
+            }
+            _ => E::ZERO,
+        };
+        y[yo] = finish(op, sum, ss, n);
+    });
+}
+
+/// Column path: the kept layout (and y) have contiguous inner runs; for each run of outputs,
+/// accumulate the matching run of x for every reduced offset.
+#[inline(always)]
+fn columns<E: Float>(op: ReduceOp, x: &[E], kept: &Layout, red: &Layout, y: &mut [E], yl: &Layout) {
+    let n = red.numel();
+    let kit = NdIter::new([kept, yl]);
+    let len = kit.inner_len();
+    let rit = NdIter::new([red]);
+    let mut acc = [E::ZERO; COLS];
+    let mut ss = [E::ZERO; COLS];
+    for [xo, yo] in kit {
+        let mut c0 = 0;
+        while c0 < len {
+            let w = COLS.min(len - c0);
+            let acc = &mut acc[..w];
+            acc.fill(E::ZERO);
+            for_each_red(&rit, |r| {
+                for (a, &v) in acc.iter_mut().zip(&x[xo + c0 + r..][..w]) {
+                    *a = a.add(v);
+                }
+            });
+            let out = &mut y[yo + c0..yo + c0 + w];
+            match op {
+                ReduceOp::Var { .. } | ReduceOp::Std { .. } => {
+                    let inv = E::ONE.div(E::from_usize(n));
+                    let ss = &mut ss[..w];
+                    ss.fill(E::ZERO);
+                    for a in acc.iter_mut() {
+                        *a = a.mul(inv); // the means
+                    }
+                    for_each_red(&rit, |r| {
+                        for ((s, &m), &v) in
+                            ss.iter_mut().zip(acc.iter()).zip(&x[xo + c0 + r..][..w])
+                        {
+                            let d = v.sub(m);
+                            *s = s.add(d.mul(d));
+                        }
+                    });
+                    for (o, &s) in out.iter_mut().zip(ss.iter()) {
+                        *o = finish(op, E::ZERO, s, n);
+                    }
+                }
+                _ => {
+                    for (o, &a) in out.iter_mut().zip(acc.iter()) {
+                        *o = finish(op, a, E::ZERO, n);
+                    }
+                }
+            }
+            c0 += w;
+        }
+    }
+}
+
+/// Calls `f` with every offset of a reduced sub-layout.
+#[inline(always)]
+fn for_each_red(it: &NdIter<1>, mut f: impl FnMut(usize)) {
+    let (n, [s]) = (it.inner_len(), it.inner_strides());
+    for [o] in it.clone() {
+        for i in 0..n {
+            f(o + i * s);
+        }
+    }
+}
+
+#[inline(always)]
+fn reduce_impl<E: Float>(op: ReduceOp, x: &[E], xl: &Layout, axes: Axes, y: &mut [E], yl: &Layout) {
+    let (kept, red) = xl.split_axes(axes);
+    let kit = NdIter::new([&kept, yl]);
+    let rit = NdIter::new([&red]);
+    // Outer-axis reduction: outputs are contiguous runs of x, and the reduced axes are not.
+    let column =
+        kit.inner_strides() == [1, 1] && kit.inner_len() >= 16 && rit.inner_strides()[0] != 1;
+    if column {
+        columns(op, x, &kept, &red, y, yl);
+    } else {
+        per_output(op, x, &kept, &red, y, yl);
+    }
+}
+
+#[inline(always)]
+#[allow(clippy::type_complexity)]
+fn extremum_impl<E: Elem>(
+    op: Extremum,
+    x: &[E],
+    xl: &Layout,
+    axes: Axes,
+    values: &mut Option<(&mut [E], &Layout)>,
+    indices: &mut Option<(&mut [i64], &Layout)>,
+) {
+    let (kept, red) = xl.split_axes(axes);
+    let counter = Layout::contiguous(*kept.shape());
+    let vl = values.as_ref().map(|v| *v.1).unwrap_or(counter);
+    let il = indices.as_ref().map(|v| *v.1).unwrap_or(counter);
+    let rit = NdIter::new([&red]);
+    let (n, [s]) = (rit.inner_len(), rit.inner_strides());
+    let single = rit.runs_left() == 1;
+    for_each_offset([&kept, &vl, &il], |[base, vo, io]| {
+        let (mut best, mut best_i) = (x[base], 0usize);
+        if single {
+            // One run: the common case (one axis, or all of a contiguous tensor).
+            let start = base + rit.first_offsets()[0];
+            for i in 0..n {
+                let v = x[start + i * s];
+                if op.better(v, best) {
+                    best = v;
+                    best_i = i;
+                }
+            }
+        } else {
+            let mut k = 0usize;
+            for [o] in rit.clone() {
+                let run = &x[base + o..];
+                for i in 0..n {
+                    let v = run[i * s];
+                    if op.better(v, best) {
+                        best = v;
+                        best_i = k + i;
+                    }
+                }
+                k += n;
+            }
+        }
+        if let Some((v, _)) = values.as_mut() {
+            v[vo] = best;
+        }
+        if let Some((i, _)) = indices.as_mut() {
+            i[io] = best_i as i64;
+        }
+    });
 }
 
 impl Reduce for Cpu {
@@ -57,28 +234,7 @@ impl Reduce for Cpu {
         y: &mut [E],
         yl: &Layout,
     ) -> Result<()> {
-        let (kept, red) = xl.split_axes(axes);
-        let n = red.numel();
-        tensile_core::for_each_offset([&kept, yl], |[base, yo]| {
-            let sum = sum_over(x, base, &red, |v| v);
-            y[yo] = match op {
-                ReduceOp::Sum => sum,
-                ReduceOp::Mean => sum.div(E::from_usize(n)),
-                ReduceOp::Var { correction } | ReduceOp::Std { correction } => {
-                    let mean = sum.div(E::from_usize(n));
-                    let ss = sum_over(x, base, &red, |v| {
-                        let d = v.sub(mean);
-                        d.mul(d)
-                    });
-                    let var = ss.div(E::from_f64(n as f64 - correction as f64));
-                    if matches!(op, ReduceOp::Std { .. }) {
-                        var.sqrt()
-                    } else {
-                        var
-                    }
-                }
-            };
-        });
+        multiversion!(reduce_impl(op, x, xl, axes, y, yl));
         Ok(())
     }
 
@@ -91,32 +247,7 @@ impl Reduce for Cpu {
         mut values: Option<(&mut [E], &Layout)>,
         mut indices: Option<(&mut [i64], &Layout)>,
     ) -> Result<()> {
-        let (kept, red) = xl.split_axes(axes);
-        let counter = Layout::contiguous(*kept.shape());
-        let vl = values.as_ref().map(|v| *v.1).unwrap_or(counter);
-        let il = indices.as_ref().map(|v| *v.1).unwrap_or(counter);
-        tensile_core::for_each_offset([&kept, &vl, &il], |[base, vo, io]| {
-            let it = NdIter::new([&red]);
-            let (n, [s]) = (it.inner_len(), it.inner_strides());
-            let (mut best, mut best_i, mut k) = (x[base], 0usize, 0usize);
-            for [o] in it {
-                let run = &x[base + o..];
-                for i in 0..n {
-                    let v = run[i * s];
-                    if op.better(v, best) {
-                        best = v;
-                        best_i = k + i;
-                    }
-                }
-                k += n;
-            }
-            if let Some((v, _)) = values.as_mut() {
-                v[vo] = best;
-            }
-            if let Some((i, _)) = indices.as_mut() {
-                i[io] = best_i as i64;
-            }
-        });
+        multiversion!(extremum_impl(op, x, xl, axes, &mut values, &mut indices));
         Ok(())
     }
 }

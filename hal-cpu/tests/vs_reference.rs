@@ -90,3 +90,66 @@ proptest! {
         prop_assert!(close(&c, &r, 1e-12, 1e-12));
     }
 }
+
+#[test]
+fn periodic_broadcasts_match() {
+    // Short inner dims broadcast over long outer ones, on either side and with batch dims.
+    let cases: [(&[usize], &[usize]); 5] = [
+        (&[256, 3], &[3]),
+        (&[3], &[300, 3]),
+        (&[2, 50, 3], &[2, 1, 3]),
+        (&[7, 5], &[1, 5]),
+        (&[4, 65, 2], &[4, 1, 1]),
+    ];
+    for (sa, sb) in cases {
+        for &op in &[BinaryOp::Mul, BinaryOp::Sub, BinaryOp::Div] {
+            let (ar, br) = (
+                Tensor::<f32, Reference>::rand(sa, 3).unwrap(),
+                Tensor::<f32, Reference>::rand(sb, 4).unwrap(),
+            );
+            let (ac, bc) = (
+                Tensor::<f32, Cpu>::rand(sa, 3).unwrap(),
+                Tensor::<f32, Cpu>::rand(sb, 4).unwrap(),
+            );
+            let r = ar.binary(op, &br).unwrap();
+            let c = ac.binary(op, &bc).unwrap();
+            assert_eq!(r.dims(), c.dims());
+            assert_eq!(
+                r.to_vec().unwrap(),
+                c.to_vec().unwrap(),
+                "{sa:?} {op:?} {sb:?}"
+            );
+        }
+    }
+}
+
+#[test]
+fn outer_axis_reductions_match() {
+    // The column path: contiguous kept blocks, reduced outer axes (also across its 1024 chunk).
+    let cases: [(&[usize], &[isize]); 4] = [
+        (&[7, 1100], &[0]),
+        (&[3, 4, 40], &[0]),
+        (&[3, 4, 40], &[0, 1]),
+        (&[5, 8, 8, 3], &[0]),
+    ];
+    for (shape, axes) in cases {
+        let xr = Tensor::<f64, Reference>::randn(shape, 9).unwrap();
+        let xc = Tensor::<f64, Cpu>::randn(shape, 9).unwrap();
+        for op in [
+            ReduceOp::Sum,
+            ReduceOp::Mean,
+            ReduceOp::Var { correction: 1 },
+            ReduceOp::Std { correction: 0 },
+        ] {
+            for keep in [false, true] {
+                let r = xr.reduce(op, Some(axes), keep).unwrap();
+                let c = xc.reduce(op, Some(axes), keep).unwrap();
+                assert_eq!(r.dims(), c.dims());
+                assert!(
+                    close(&c.to_vec().unwrap(), &r.to_vec().unwrap(), 1e-12, 1e-12),
+                    "{shape:?} {axes:?} {op:?}"
+                );
+            }
+        }
+    }
+}
