@@ -147,6 +147,7 @@ mod x86 {
     );
 }
 
+#[cfg(target_arch = "x86_64")]
 macro_rules! dispatch_n {
     ($m:ident :: $f:ident, $n:expr, $($args:expr),*) => {
         match $n {
