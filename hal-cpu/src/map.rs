@@ -32,6 +32,14 @@ impl Map for Cpu {
         y: &mut [E],
         yl: &Layout,
     ) -> Result<()> {
+        #[cfg(target_arch = "x86_64")]
+        if yl.numel() * core::mem::size_of::<E>() >= STREAM_BYTES
+            && crate::gemm::Isa::best() == crate::gemm::Isa::Avx512
+        {
+            // SAFETY: AVX-512F was detected on this machine.
+            unsafe { stream::binary_streaming(op, a, al, b, bl, y, yl) };
+            return Ok(());
+        }
         multiversion!(binary_runs(op, a, al, b, bl, y, yl));
         Ok(())
     }
@@ -61,6 +69,116 @@ fn unary_runs<A: Elem, B: Elem, O: UnaryFn<A, B>>(
                 }
             }
         }
+    }
+}
+
+/// Outputs at least this large bypass the cache with non-temporal stores (they would evict
+/// everything anyway, and streaming saves the read-for-ownership of every line).
+#[cfg(target_arch = "x86_64")]
+const STREAM_BYTES: usize = 32 << 20;
+
+#[cfg(target_arch = "x86_64")]
+mod stream {
+    use core::arch::x86_64::*;
+
+    use tensile_core::ops::BinaryFn;
+    use tensile_core::{Elem, Layout, NdIter};
+
+    /// One contiguous run: a scalar head up to a 64-byte boundary, `L`-element (64-byte) chunks
+    /// computed in registers and streamed, a scalar tail. `b` is one value if `bcast`.
+    ///
+    /// # Safety
+    /// AVX-512F is available; `L * size_of::<E>() == 64`.
+    #[inline]
+    #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx2,fma")]
+    unsafe fn stream_run<E: Elem, O: BinaryFn<E>, const L: usize>(
+        op: O,
+        a: &[E],
+        b: &[E],
+        bcast: bool,
+        out: &mut [E],
+    ) {
+        let n = out.len();
+        let head = out.as_ptr().align_offset(64).min(n);
+        let bv = b[0];
+        let at = |i: usize| if bcast { bv } else { b[i] };
+        for i in 0..head {
+            out[i] = op.apply(a[i], at(i));
+        }
+        let chunks = (n - head) / L;
+        for c in 0..chunks {
+            let i = head + c * L;
+            let ac = &a[i..i + L];
+            let mut t = [E::ZERO; L];
+            if bcast {
+                for l in 0..L {
+                    t[l] = op.apply(ac[l], bv);
+                }
+            } else {
+                let bc = &b[i..i + L];
+                for l in 0..L {
+                    t[l] = op.apply(ac[l], bc[l]);
+                }
+            }
+            // SAFETY: out[i..i + L] is in bounds and 64-byte aligned (i ≥ head, L elements are
+            // 64 bytes); the stream writes exactly those bytes.
+            unsafe {
+                let v = _mm512_loadu_si512(t.as_ptr() as *const __m512i);
+                _mm512_stream_si512(out.as_mut_ptr().add(i) as *mut __m512i, v);
+            }
+        }
+        for i in head + chunks * L..n {
+            out[i] = op.apply(a[i], at(i));
+        }
+    }
+
+    /// Contiguous output runs written 64 bytes at a time with non-temporal stores; other run
+    /// shapes take the ordinary loop.
+    ///
+    /// # Safety
+    /// AVX-512F is available.
+    #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx2,fma")]
+    pub unsafe fn binary_streaming<E: Elem, O: BinaryFn<E>>(
+        op: O,
+        a: &[E],
+        al: &Layout,
+        b: &[E],
+        bl: &Layout,
+        y: &mut [E],
+        yl: &Layout,
+    ) {
+        let it = NdIter::new([al, bl, yl]);
+        let (n, [sa, sb, sy]) = (it.inner_len(), it.inner_strides());
+        let lanes = 64 / core::mem::size_of::<E>();
+        for [ao, bo, yo] in it {
+            if sy != 1 || !(sa == 1 && (sb == 1 || sb == 0)) || n < 4 * lanes {
+                for i in 0..n {
+                    y[yo + i * sy] = op.apply(a[ao + i * sa], b[bo + i * sb]);
+                }
+                continue;
+            }
+            let out = &mut y[yo..yo + n];
+            let asl = &a[ao..ao + n];
+            let bsl = if sb == 1 {
+                &b[bo..bo + n]
+            } else {
+                &b[bo..bo + 1]
+            };
+            // SAFETY: AVX-512F is available (this function's contract).
+            unsafe {
+                match core::mem::size_of::<E>() {
+                    4 => stream_run::<E, O, 16>(op, asl, bsl, sb == 0, out),
+                    8 => stream_run::<E, O, 8>(op, asl, bsl, sb == 0, out),
+                    _ => {
+                        for (i, o) in out.iter_mut().enumerate() {
+                            *o = op.apply(asl[i], bsl[if sb == 0 { 0 } else { i }]);
+                        }
+                    }
+                }
+            }
+        }
+        // Make the streamed lines visible before anyone reads them.
+        _mm_sfence();
     }
 }
 
@@ -133,12 +251,13 @@ fn periodic<E: Elem, O: BinaryFn<E>>(it: &NdIter<3>, op: O, a: &[E], b: &[E], y:
         (1, 1, 1, 0, x, z) if x == n && z == n => true,
         _ => return false,
     };
-    let reps = (PATTERN / n).max(1);
+    let block = dims[d] * n;
+    // A pattern of whole periods, as long as fits (and no longer than one block).
+    let reps = (PATTERN / n).clamp(1, dims[d]);
     let plen = reps * n;
     if plen > PATTERN {
         return false;
     }
-    let block = dims[d] * n;
     // Blocks: one per index of the remaining outer dims.
     let first = it.first_offsets();
     let rest = &dims[..d];
@@ -166,8 +285,8 @@ fn periodic<E: Elem, O: BinaryFn<E>>(it: &NdIter<3>, op: O, a: &[E], b: &[E], y:
         } else {
             (&a[ao..ao + block], &b[bo..bo + n])
         };
-        for (i, p) in pat[..plen].iter_mut().enumerate() {
-            *p = rep[i % n];
+        for c in pat[..plen].chunks_exact_mut(n) {
+            c.copy_from_slice(rep);
         }
         let out = &mut y[yo..yo + block];
         let mut oc = out.chunks_exact_mut(plen);

@@ -157,11 +157,51 @@ fn for_each_red(it: &NdIter<1>, mut f: impl FnMut(usize)) {
     }
 }
 
+/// One output per short contiguous segment: x is `[outputs, n]` row-major over each run.
+#[inline(always)]
+fn segments<E: Float, const N: usize>(op: ReduceOp, xs: &[E], ys: &mut [E], n: usize) {
+    let n = if N > 0 { N } else { n };
+    for (o, c) in ys.iter_mut().zip(xs.chunks_exact(n)) {
+        let sum = c.iter().fold(E::ZERO, |t, &v| t.add(v));
+        let ss = match op {
+            ReduceOp::Var { .. } | ReduceOp::Std { .. } => {
+                let mean = sum.div(E::from_usize(n));
+                c.iter().fold(E::ZERO, |t, &v| {
+                    let d = v.sub(mean);
+                    t.add(d.mul(d))
+                })
+            }
+            _ => E::ZERO,
+        };
+        *o = finish(op, sum, ss, n);
+    }
+}
+
 #[inline(always)]
 fn reduce_impl<E: Float>(op: ReduceOp, x: &[E], xl: &Layout, axes: Axes, y: &mut [E], yl: &Layout) {
     let (kept, red) = xl.split_axes(axes);
     let kit = NdIter::new([&kept, yl]);
     let rit = NdIter::new([&red]);
+    let n = red.numel();
+    // Short contiguous segments in order (mean over 3 channels): a tight loop per segment.
+    if n <= 64
+        && rit.runs_left() == 1
+        && rit.inner_strides()[0] == 1
+        && kit.inner_strides() == [n, 1]
+    {
+        let len = kit.inner_len();
+        for [xo, yo] in kit {
+            let (xs, ys) = (&x[xo..xo + len * n], &mut y[yo..yo + len]);
+            match n {
+                2 => segments::<E, 2>(op, xs, ys, n),
+                3 => segments::<E, 3>(op, xs, ys, n),
+                4 => segments::<E, 4>(op, xs, ys, n),
+                8 => segments::<E, 8>(op, xs, ys, n),
+                _ => segments::<E, 0>(op, xs, ys, n),
+            }
+        }
+        return;
+    }
     // Outer-axis reduction: outputs are contiguous runs of x, and the reduced axes are not.
     let column =
         kit.inner_strides() == [1, 1] && kit.inner_len() >= 16 && rit.inner_strides()[0] != 1;
@@ -189,6 +229,29 @@ fn extremum_impl<E: Elem>(
     let rit = NdIter::new([&red]);
     let (n, [s]) = (rit.inner_len(), rit.inner_strides());
     let single = rit.runs_left() == 1;
+    // Contiguous segments in order with contiguous outputs (argmax over channels).
+    let kit = NdIter::new([&kept, &vl, &il]);
+    if single && s == 1 && kit.inner_strides() == [n, 1, 1] {
+        let len = kit.inner_len();
+        for [xo, vo, io] in kit {
+            for (k, c) in x[xo..xo + len * n].chunks_exact(n.max(1)).enumerate() {
+                let (mut best, mut best_i) = (c[0], 0usize);
+                for (i, &v) in c.iter().enumerate().skip(1) {
+                    if op.better(v, best) {
+                        best = v;
+                        best_i = i;
+                    }
+                }
+                if let Some((v, _)) = values.as_mut() {
+                    v[vo + k] = best;
+                }
+                if let Some((ix, _)) = indices.as_mut() {
+                    ix[io + k] = best_i as i64;
+                }
+            }
+        }
+        return;
+    }
     for_each_offset([&kept, &vl, &il], |[base, vo, io]| {
         let (mut best, mut best_i) = (x[base], 0usize);
         if single {

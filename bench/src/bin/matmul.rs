@@ -69,20 +69,60 @@ fn case(m: usize, k: usize, n: usize, threads: usize) -> Row {
     let fa = faer::Mat::<f32>::from_fn(m, k, |i, j| a[i * k + j]);
     let fb = faer::Mat::<f32>::from_fn(k, n, |i, j| b[i * n + j]);
     let mut fc = faer::Mat::<f32>::zeros(m, n);
-    let par = if threads > 1 { faer::Par::Rayon(NonZeroUsize::new(threads).unwrap()) } else { faer::Par::Seq };
+    let par = if threads > 1 {
+        faer::Par::Rayon(NonZeroUsize::new(threads).unwrap())
+    } else {
+        faer::Par::Seq
+    };
     let t = median(warm, iters, || {
-        faer::linalg::matmul::matmul(fc.as_mut(), faer::Accum::Replace, fa.as_ref(), fb.as_ref(), 1.0f32, par);
+        faer::linalg::matmul::matmul(
+            fc.as_mut(),
+            faer::Accum::Replace,
+            fa.as_ref(),
+            fb.as_ref(),
+            1.0f32,
+            par,
+        );
     });
     results.push(("faer", gflops(m, n, k, t.as_secs_f64())));
-    let worst = (0..m * n).map(|x| (fc[(x / n, x % n)] - check[x]).abs()).fold(0.0f32, f32::max);
-    assert!(worst < 1e-3 * (k as f32).sqrt(), "tensile and faer disagree by {worst}");
+    let worst = (0..m * n)
+        .map(|x| (fc[(x / n, x % n)] - check[x]).abs())
+        .fold(0.0f32, f32::max);
+    assert!(
+        worst < 1e-3 * (k as f32).sqrt(),
+        "tensile and faer disagree by {worst}"
+    );
     // gemm
     let mut gc = vec![0f32; m * n];
-    let gp = if threads > 1 { gemm::Parallelism::Rayon(threads) } else { gemm::Parallelism::None };
+    let gp = if threads > 1 {
+        gemm::Parallelism::Rayon(threads)
+    } else {
+        gemm::Parallelism::None
+    };
     let t = median(warm, iters, || {
         // SAFETY: row-major m×k, k×n and m×n buffers with the strides given.
         unsafe {
-            gemm::gemm(m, n, k, gc.as_mut_ptr(), 1, n as isize, false, a.as_ptr(), 1, k as isize, b.as_ptr(), 1, n as isize, 0.0, 1.0, false, false, false, gp);
+            gemm::gemm(
+                m,
+                n,
+                k,
+                gc.as_mut_ptr(),
+                1,
+                n as isize,
+                false,
+                a.as_ptr(),
+                1,
+                k as isize,
+                b.as_ptr(),
+                1,
+                n as isize,
+                0.0,
+                1.0,
+                false,
+                false,
+                false,
+                gp,
+            );
         }
     });
     results.push(("gemm", gflops(m, n, k, t.as_secs_f64())));
@@ -92,7 +132,22 @@ fn case(m: usize, k: usize, n: usize, threads: usize) -> Row {
         let t = median(warm, iters, || {
             // SAFETY: row-major buffers with the strides given.
             unsafe {
-                matrixmultiply::sgemm(m, k, n, 1.0, a.as_ptr(), k as isize, 1, b.as_ptr(), n as isize, 1, 0.0, mc.as_mut_ptr(), n as isize, 1);
+                matrixmultiply::sgemm(
+                    m,
+                    k,
+                    n,
+                    1.0,
+                    a.as_ptr(),
+                    k as isize,
+                    1,
+                    b.as_ptr(),
+                    n as isize,
+                    1,
+                    0.0,
+                    mc.as_mut_ptr(),
+                    n as isize,
+                    1,
+                );
             }
         });
         results.push(("matrixmultiply", gflops(m, n, k, t.as_secs_f64())));
@@ -110,29 +165,70 @@ fn case(m: usize, k: usize, n: usize, threads: usize) -> Row {
     // candle (allocates its output; threads via rayon's global pool)
     let ca = candle_core::Tensor::from_vec(a.clone(), (m, k), &candle_core::Device::Cpu).unwrap();
     let cb = candle_core::Tensor::from_vec(b.clone(), (k, n), &candle_core::Device::Cpu).unwrap();
-    let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
-    let t = pool.install(|| median(warm, iters, || {
-        std::hint::black_box(ca.matmul(&cb).unwrap());
-    }));
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()
+        .unwrap();
+    let t = pool.install(|| {
+        median(warm, iters, || {
+            std::hint::black_box(ca.matmul(&cb).unwrap());
+        })
+    });
     results.push(("candle", gflops(m, n, k, t.as_secs_f64())));
-    Row { name: format!("{m}x{k} @ {k}x{n}, {threads} thread{}", if threads > 1 { "s" } else { "" }), results }
+    Row {
+        name: format!(
+            "{m}x{k} @ {k}x{n}, {threads} thread{}",
+            if threads > 1 { "s" } else { "" }
+        ),
+        results,
+    }
 }
 
 fn main() {
     println!("machine: {}", machine());
     let peak = fma_peak();
-    println!("measured f32 FMA peak: {peak:.1} GFLOP/s per core (AVX-512, 16 independent chains)\n");
+    println!(
+        "measured f32 FMA peak: {peak:.1} GFLOP/s per core (AVX-512, 16 independent chains)\n"
+    );
     let rows: Vec<Row> = pool_cases();
-    let names = ["tensile", "faer", "gemm", "matrixmultiply", "ndarray", "candle"];
-    println!("| case | {} | Tensile / best peer | Tensile / peak |", names.join(" | "));
+    let names = [
+        "tensile",
+        "faer",
+        "gemm",
+        "matrixmultiply",
+        "ndarray",
+        "candle",
+    ];
+    println!(
+        "| case | {} | Tensile / best peer | Tensile / peak |",
+        names.join(" | ")
+    );
     println!("|---|{}---|---|", "---|".repeat(names.len()));
     for r in rows {
         let get = |n: &str| r.results.iter().find(|x| x.0 == n).map(|x| x.1);
         let ours = get("tensile").unwrap_or(0.0);
-        let best = r.results.iter().filter(|x| x.0 != "tensile").map(|x| x.1).fold(0.0, f64::max);
-        let threads = if r.name.ends_with("2 threads") { 2.0 } else { 1.0 };
-        let cells: Vec<String> = names.iter().map(|n| get(n).map(|g| format!("{g:.1}")).unwrap_or("-".into())).collect();
-        println!("| {} | {} | {:.2}x | {:.0}% |", r.name, cells.join(" | "), ours / best, 100.0 * ours / (peak * threads));
+        let best = r
+            .results
+            .iter()
+            .filter(|x| x.0 != "tensile")
+            .map(|x| x.1)
+            .fold(0.0, f64::max);
+        let threads = if r.name.ends_with("2 threads") {
+            2.0
+        } else {
+            1.0
+        };
+        let cells: Vec<String> = names
+            .iter()
+            .map(|n| get(n).map(|g| format!("{g:.1}")).unwrap_or("-".into()))
+            .collect();
+        println!(
+            "| {} | {} | {:.2}x | {:.0}% |",
+            r.name,
+            cells.join(" | "),
+            ours / best,
+            100.0 * ours / (peak * threads)
+        );
     }
     println!("\n(GFLOP/s; '-' = that library has no thread control here)");
 }
