@@ -15,8 +15,12 @@ use crate::simd::multiversion;
 use crate::Cpu;
 
 const LANES: usize = 32;
-/// Outputs handled per pass of the column path (its scratch lives on the stack).
-const COLS: usize = 1024;
+/// Outputs handled per pass of the column path (its two scratch rows live on the stack):
+/// wide on hosts, so each pass streams whole rows of x; small on microcontroller stacks.
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+const COLS: usize = 4096;
+#[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+const COLS: usize = 256;
 
 /// Σ f(x) over `n` values from `x[0]` at stride `s`.
 #[inline(always)]

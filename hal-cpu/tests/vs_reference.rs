@@ -127,7 +127,7 @@ fn periodic_broadcasts_match() {
 fn outer_axis_reductions_match() {
     // The column path: contiguous kept blocks, reduced outer axes (also across its 1024 chunk).
     let cases: [(&[usize], &[isize]); 4] = [
-        (&[7, 1100], &[0]),
+        (&[7, 4200], &[0]),
         (&[3, 4, 40], &[0]),
         (&[3, 4, 40], &[0, 1]),
         (&[5, 8, 8, 3], &[0]),
