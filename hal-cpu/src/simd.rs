@@ -21,7 +21,7 @@ macro_rules! multiversion {
                 $crate::gemm::Isa::Avx512 => unsafe { avx512(|| $body) },
                 // SAFETY: as above.
                 $crate::gemm::Isa::Avx2 => unsafe { avx2(|| $body) },
-                $crate::gemm::Isa::Scalar => $body,
+                $crate::gemm::Isa::Scalar | $crate::gemm::Isa::Neon => $body,
             }
         }
         #[cfg(not(target_arch = "x86_64"))]

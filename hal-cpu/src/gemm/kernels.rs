@@ -250,11 +250,111 @@ mod x86 {
     }
 }
 
+#[cfg(target_arch = "aarch64")]
+mod arm {
+    use core::arch::aarch64::*;
+
+    /// f32 NEON: 8 × 12 (24 q accumulators). A's 8 values sit in two registers and each FMA
+    /// takes its A factor by lane, so no broadcasts are needed.
+    ///
+    /// # Safety
+    /// Panels and tile sized as in `GemmElem::kernel` (NEON is always present on aarch64).
+    #[target_feature(enable = "neon")]
+    pub unsafe fn f32_neon(
+        k: usize,
+        a: *const f32,
+        b: *const f32,
+        ldb: usize,
+        c: *mut f32,
+        rsc: usize,
+        acc_c: bool,
+    ) {
+        let mut acc = [[vdupq_n_f32(0.0); 3]; 8];
+        for p in 0..k {
+            // SAFETY: row p of the B panel has 12 values; A's column p has 8.
+            unsafe {
+                let bp = b.add(p * ldb);
+                let bv = [vld1q_f32(bp), vld1q_f32(bp.add(4)), vld1q_f32(bp.add(8))];
+                let a0 = vld1q_f32(a.add(p * 8));
+                let a1 = vld1q_f32(a.add(p * 8 + 4));
+                for v in 0..3 {
+                    acc[0][v] = vfmaq_laneq_f32::<0>(acc[0][v], bv[v], a0);
+                    acc[1][v] = vfmaq_laneq_f32::<1>(acc[1][v], bv[v], a0);
+                    acc[2][v] = vfmaq_laneq_f32::<2>(acc[2][v], bv[v], a0);
+                    acc[3][v] = vfmaq_laneq_f32::<3>(acc[3][v], bv[v], a0);
+                    acc[4][v] = vfmaq_laneq_f32::<0>(acc[4][v], bv[v], a1);
+                    acc[5][v] = vfmaq_laneq_f32::<1>(acc[5][v], bv[v], a1);
+                    acc[6][v] = vfmaq_laneq_f32::<2>(acc[6][v], bv[v], a1);
+                    acc[7][v] = vfmaq_laneq_f32::<3>(acc[7][v], bv[v], a1);
+                }
+            }
+        }
+        for (i, row) in acc.iter().enumerate() {
+            for (v, &x) in row.iter().enumerate() {
+                // SAFETY: C's tile is 8 rows of 12 values at stride rsc.
+                unsafe {
+                    let d = c.add(i * rsc + v * 4);
+                    let y = if acc_c { vaddq_f32(vld1q_f32(d), x) } else { x };
+                    vst1q_f32(d, y);
+                }
+            }
+        }
+    }
+
+    /// f64 NEON: 8 × 6 (24 q accumulators), A's factors by lane.
+    ///
+    /// # Safety
+    /// Panels and tile sized as in `GemmElem::kernel`.
+    #[target_feature(enable = "neon")]
+    pub unsafe fn f64_neon(
+        k: usize,
+        a: *const f64,
+        b: *const f64,
+        ldb: usize,
+        c: *mut f64,
+        rsc: usize,
+        acc_c: bool,
+    ) {
+        let mut acc = [[vdupq_n_f64(0.0); 3]; 8];
+        for p in 0..k {
+            // SAFETY: row p of the B panel has 6 values; A's column p has 8.
+            unsafe {
+                let bp = b.add(p * ldb);
+                let bv = [vld1q_f64(bp), vld1q_f64(bp.add(2)), vld1q_f64(bp.add(4))];
+                let ap = a.add(p * 8);
+                let av = [
+                    vld1q_f64(ap),
+                    vld1q_f64(ap.add(2)),
+                    vld1q_f64(ap.add(4)),
+                    vld1q_f64(ap.add(6)),
+                ];
+                for v in 0..3 {
+                    for q in 0..4 {
+                        acc[2 * q][v] = vfmaq_laneq_f64::<0>(acc[2 * q][v], bv[v], av[q]);
+                        acc[2 * q + 1][v] = vfmaq_laneq_f64::<1>(acc[2 * q + 1][v], bv[v], av[q]);
+                    }
+                }
+            }
+        }
+        for (i, row) in acc.iter().enumerate() {
+            for (v, &x) in row.iter().enumerate() {
+                // SAFETY: C's tile is 8 rows of 6 values at stride rsc.
+                unsafe {
+                    let d = c.add(i * rsc + v * 2);
+                    let y = if acc_c { vaddq_f64(vld1q_f64(d), x) } else { x };
+                    vst1q_f64(d, y);
+                }
+            }
+        }
+    }
+}
+
 impl GemmElem for f32 {
     fn tile(isa: Isa) -> (usize, usize) {
         match isa {
             Isa::Avx512 => (6, 64),
             Isa::Avx2 => (6, 16),
+            Isa::Neon => (8, 12),
             Isa::Scalar => (4, 4),
         }
     }
@@ -275,6 +375,8 @@ impl GemmElem for f32 {
                 Isa::Avx512 => x86::f32_avx512(k, a, b, ldb, c, rsc, acc_c),
                 #[cfg(target_arch = "x86_64")]
                 Isa::Avx2 => x86::f32_avx2(k, a, b, ldb, c, rsc, acc_c),
+                #[cfg(target_arch = "aarch64")]
+                Isa::Neon => arm::f32_neon(k, a, b, ldb, c, rsc, acc_c),
                 _ => scalar(k, a, b, ldb, c, rsc, acc_c),
             }
         }
@@ -286,6 +388,7 @@ impl GemmElem for f64 {
         match isa {
             Isa::Avx512 => (6, 32),
             Isa::Avx2 => (6, 8),
+            Isa::Neon => (8, 6),
             Isa::Scalar => (4, 4),
         }
     }
@@ -306,6 +409,8 @@ impl GemmElem for f64 {
                 Isa::Avx512 => x86::f64_avx512(k, a, b, ldb, c, rsc, acc_c),
                 #[cfg(target_arch = "x86_64")]
                 Isa::Avx2 => x86::f64_avx2(k, a, b, ldb, c, rsc, acc_c),
+                #[cfg(target_arch = "aarch64")]
+                Isa::Neon => arm::f64_neon(k, a, b, ldb, c, rsc, acc_c),
                 _ => scalar(k, a, b, ldb, c, rsc, acc_c),
             }
         }

@@ -24,12 +24,14 @@ pub enum Isa {
     Avx2,
     /// x86_64 AVX-512F.
     Avx512,
+    /// aarch64 NEON (always present there).
+    Neon,
 }
 
 impl Isa {
     /// Every ISA this machine can run, best last.
     pub fn available() -> impl Iterator<Item = Isa> {
-        [Isa::Scalar, Isa::Avx2, Isa::Avx512]
+        [Isa::Scalar, Isa::Avx2, Isa::Avx512, Isa::Neon]
             .into_iter()
             .filter(|i| i.supported())
     }
@@ -40,6 +42,7 @@ impl Isa {
             Isa::Scalar => true,
             Isa::Avx2 => has_avx2(),
             Isa::Avx512 => has_avx512(),
+            Isa::Neon => cfg!(target_arch = "aarch64"),
         }
     }
 
@@ -50,8 +53,11 @@ impl Isa {
             1 => Isa::Scalar,
             2 => Isa::Avx2,
             3 => Isa::Avx512,
+            4 => Isa::Neon,
             _ => {
-                let best = if has_avx512() {
+                let best = if cfg!(target_arch = "aarch64") {
+                    Isa::Neon
+                } else if has_avx512() {
                     Isa::Avx512
                 } else if has_avx2() {
                     Isa::Avx2
@@ -130,12 +136,13 @@ const MR_MAX: usize = 12;
 const NR_MAX: usize = 64;
 /// Rows of A packed per block (a multiple of every MR): 96 KiB of f32 in L2.
 const MC: usize = 96;
-/// Columns of B packed per block on the stack (a multiple of every NR): 256 KiB of f32.
-const NC: usize = 256;
-/// Columns of B packed per block in the per-thread heap buffer (`std`): 2 MiB of f32 in L3,
-/// so A is repacked only once per 2048 columns.
+/// Columns of B packed per block on the stack (a multiple of every NR: 64, 32, 16, 12, 8, 6,
+/// 4): 192 KiB of f32.
+const NC: usize = 192;
+/// Columns of B packed per block in the per-thread heap buffer (`std`, a multiple of every
+/// NR): 2.25 MiB of f32 in L3, so A is repacked only once per 2304 columns.
 #[cfg(feature = "std")]
-const NC_HEAP: usize = 2048;
+const NC_HEAP: usize = 2304;
 
 /// `c = a · b` (`m × k` by `k × n`), single-threaded, with the given micro-kernel family.
 /// Every index of the three operands must be in bounds (the core checks layouts first).
