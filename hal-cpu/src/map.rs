@@ -106,25 +106,34 @@ mod stream {
             out[i] = op.apply(a[i], at(i));
         }
         let chunks = (n - head) / L;
-        for c in 0..chunks {
-            let i = head + c * L;
-            let ac = &a[i..i + L];
-            let mut t = [E::ZERO; L];
-            if bcast {
-                for l in 0..L {
-                    t[l] = op.apply(ac[l], bv);
-                }
-            } else {
-                let bc = &b[i..i + L];
-                for l in 0..L {
-                    t[l] = op.apply(ac[l], bc[l]);
-                }
-            }
-            // SAFETY: out[i..i + L] is in bounds and 64-byte aligned (i ≥ head, L elements are
-            // 64 bytes); the stream writes exactly those bytes.
+        let body = head..head + chunks * L;
+        let outp = out.as_mut_ptr();
+        let mut t = [E::ZERO; L];
+        let store = |c: usize, t: &[E; L]| {
+            // SAFETY: chunk c of the body is in bounds and 64-byte aligned (it starts at
+            // head + c * L, and L elements are 64 bytes); the stream writes exactly those bytes.
             unsafe {
                 let v = _mm512_loadu_si512(t.as_ptr() as *const __m512i);
-                _mm512_stream_si512(out.as_mut_ptr().add(i) as *mut __m512i, v);
+                _mm512_stream_si512(outp.add(head + c * L) as *mut __m512i, v);
+            }
+        };
+        if bcast {
+            for (c, ac) in a[body.clone()].chunks_exact(L).enumerate() {
+                for (t, &x) in t.iter_mut().zip(ac) {
+                    *t = op.apply(x, bv);
+                }
+                store(c, &t);
+            }
+        } else {
+            for (c, (ac, bc)) in a[body.clone()]
+                .chunks_exact(L)
+                .zip(b[body].chunks_exact(L))
+                .enumerate()
+            {
+                for ((t, &x), &z) in t.iter_mut().zip(ac).zip(bc) {
+                    *t = op.apply(x, z);
+                }
+                store(c, &t);
             }
         }
         for i in head + chunks * L..n {

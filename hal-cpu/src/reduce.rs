@@ -216,6 +216,47 @@ fn reduce_impl<E: Float>(op: ReduceOp, x: &[E], xl: &Layout, axes: Axes, y: &mut
     }
 }
 
+/// The extreme of each short contiguous segment (`N` = its length, or 0 for "use `n`"). Each
+/// output combination gets its own loop, so the per-segment work stays branch-free.
+#[inline(always)]
+fn arg_segments<E: Elem, const N: usize>(
+    op: Extremum,
+    xs: &[E],
+    n: usize,
+    values: Option<&mut [E]>,
+    indices: Option<&mut [i64]>,
+) {
+    let n = if N > 0 { N } else { n.max(1) };
+    let seg = |c: &[E]| {
+        let (mut best, mut best_i) = (c[0], 0i64);
+        for (i, &v) in c.iter().enumerate().skip(1) {
+            let t = op.better(v, best);
+            best = if t { v } else { best };
+            best_i = if t { i as i64 } else { best_i };
+        }
+        (best, best_i)
+    };
+    let segs = xs.chunks_exact(n);
+    match (values, indices) {
+        (Some(vs), Some(is)) => {
+            for ((c, v), ix) in segs.zip(vs.iter_mut()).zip(is.iter_mut()) {
+                (*v, *ix) = seg(c);
+            }
+        }
+        (Some(vs), None) => {
+            for (c, v) in segs.zip(vs.iter_mut()) {
+                *v = seg(c).0;
+            }
+        }
+        (None, Some(is)) => {
+            for (c, ix) in segs.zip(is.iter_mut()) {
+                *ix = seg(c).1;
+            }
+        }
+        (None, None) => {}
+    }
+}
+
 #[inline(always)]
 #[allow(clippy::type_complexity)]
 fn extremum_impl<E: Elem>(
@@ -238,20 +279,14 @@ fn extremum_impl<E: Elem>(
     if single && s == 1 && kit.inner_strides() == [n, 1, 1] {
         let len = kit.inner_len();
         for [xo, vo, io] in kit {
-            for (k, c) in x[xo..xo + len * n].chunks_exact(n.max(1)).enumerate() {
-                let (mut best, mut best_i) = (c[0], 0usize);
-                for (i, &v) in c.iter().enumerate().skip(1) {
-                    if op.better(v, best) {
-                        best = v;
-                        best_i = i;
-                    }
-                }
-                if let Some((v, _)) = values.as_mut() {
-                    v[vo + k] = best;
-                }
-                if let Some((ix, _)) = indices.as_mut() {
-                    ix[io + k] = best_i as i64;
-                }
+            let xs = &x[xo..xo + len * n];
+            let vs = values.as_mut().map(|(v, _)| &mut v[vo..vo + len]);
+            let is = indices.as_mut().map(|(ix, _)| &mut ix[io..io + len]);
+            match n {
+                2 => arg_segments::<E, 2>(op, xs, n, vs, is),
+                3 => arg_segments::<E, 3>(op, xs, n, vs, is),
+                4 => arg_segments::<E, 4>(op, xs, n, vs, is),
+                _ => arg_segments::<E, 0>(op, xs, n, vs, is),
             }
         }
         return;

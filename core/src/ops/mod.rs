@@ -123,15 +123,11 @@ impl Extremum {
     /// Whether `cand` replaces `best` (strictly better, or NaN over a number).
     #[inline(always)]
     pub fn better<E: Elem>(self, cand: E, best: E) -> bool {
-        if best.is_nan() {
-            return false;
-        }
-        if cand.is_nan() {
-            return true;
-        }
-        match self {
+        // Branch-free, so scans compile to selects: a NaN beats any number and is never beaten.
+        let wins = match self {
             Extremum::Max => cand > best,
             Extremum::Min => cand < best,
-        }
+        };
+        (wins | cand.is_nan()) & !best.is_nan()
     }
 }
