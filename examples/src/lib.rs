@@ -27,6 +27,17 @@ impl Digits {
     }
 }
 
+/// A deterministic shuffle of the image indices, split 80/20 into (train, test).
+pub fn split(n: usize) -> (Vec<usize>, Vec<usize>) {
+    let mut idx: Vec<usize> = (0..n).collect();
+    let mut r = tensile_core::Rng::seed(2024);
+    for i in (1..n).rev() {
+        idx.swap(i, r.below(i + 1));
+    }
+    let test = idx.split_off(n * 4 / 5);
+    (idx, test)
+}
+
 /// Loads the digits shipped in `examples/data/digits/digits.csv.gz`.
 pub fn load_digits() -> Result<Digits, String> {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/data/digits/digits.csv.gz");

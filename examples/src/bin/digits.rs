@@ -9,7 +9,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use tensile_core::graph::{Graph, NodeId, Training};
 use tensile_core::ops::{Adam, Sgd};
 use tensile_core::{DType, Extremum, Result, Rng};
-use tensile_examples::{load_digits, Digits};
+use tensile_examples::{load_digits, split, Digits};
 use tensile_hal_cpu::Cpu;
 
 const BATCH: usize = 64;
@@ -51,17 +51,6 @@ fn declare(g: &mut Graph, batch: usize, hidden: Option<usize>) -> Result<Model> 
         params,
         logits,
     })
-}
-
-/// A deterministic 80/20 split of the image indices.
-fn split(n: usize) -> (Vec<usize>, Vec<usize>) {
-    let mut idx: Vec<usize> = (0..n).collect();
-    let mut r = Rng::seed(2024);
-    for i in (1..n).rev() {
-        idx.swap(i, r.below(i + 1));
-    }
-    let test = idx.split_off(n * 4 / 5);
-    (idx, test)
 }
 
 fn fill_batch(d: &Digits, rows: &[usize], x: &mut [f32], y: &mut [i32]) {

@@ -1,0 +1,9 @@
+#!/bin/sh
+# Cargo runner: boots the ELF on QEMU's mps2-an386 (Cortex-M4F) under a timeout, decodes the
+# defmt log with defmt-print, and exits with the firmware's own exit code. (No `set -e`: the
+# brace group must reach the line that saves the exit code.)
+elf="$1"
+{ timeout 120 qemu-system-arm -cpu cortex-m4 -machine mps2-an386 -nographic \
+    -semihosting-config enable=on,target=native -kernel "$elf"; echo $? > "$elf.rc"; } \
+  | defmt-print -e "$elf"
+exit "$(cat "$elf.rc")"
