@@ -81,6 +81,8 @@ fn batched<E: GemmElem>(
         };
         if PACKED {
             product(isa, m, n, k, am, bm, y, yo, yst[r - 2], yst[r - 1]);
+        } else if am.cs == 1 && bm.cs == 1 && yst[r - 1] == 1 && k > 0 {
+            blocked4(m, n, k, am, bm, y, yo, yst[r - 2]);
         } else {
             plain(m, n, k, am, bm, y, yo, yst[r - 2], yst[r - 1]);
         }
@@ -147,6 +149,155 @@ fn split_rows<E: GemmElem>(
         || split_rows(isa, parts - left, m - m1, n, k, a2, b, bottom, rsc),
     );
 }
+
+/// The small-target kernel for unit column strides: 4 × 4 tiles of C in 16 accumulators (the
+/// Cortex-M4F has 32 single-precision registers), so each step along k loads 4 values of A and
+/// 4 of B for 16 multiply-adds. Edges fall back to [`plain`].
+#[allow(clippy::too_many_arguments)]
+fn blocked4<E: GemmElem>(
+    m: usize,
+    n: usize,
+    k: usize,
+    a: Mat<'_, E>,
+    b: Mat<'_, E>,
+    y: &mut [E],
+    yo: usize,
+    rsc: usize,
+) {
+    let (m4, n4) = (m / 4 * 4, n / 4 * 4);
+    if m4 > 0 && n4 > 0 {
+        match E::DTYPE {
+            DType::F32 => tiles4_f32(
+                m4,
+                n4,
+                k,
+                cast(a),
+                cast(b),
+                bytemuck::cast_slice_mut(y),
+                yo,
+                rsc,
+            ),
+            _ => tiles4_f64(
+                m4,
+                n4,
+                k,
+                cast(a),
+                cast(b),
+                bytemuck::cast_slice_mut(y),
+                yo,
+                rsc,
+            ),
+        }
+    }
+    // Edges: the last n % 4 columns of the blocked rows, then the last m % 4 rows.
+    if n4 < n {
+        let bm = Mat {
+            off: b.off + n4 * b.cs,
+            ..b
+        };
+        plain(m4, n - n4, k, a, bm, y, yo + n4, rsc, 1);
+    }
+    if m4 < m {
+        let am = Mat {
+            off: a.off + m4 * a.rs,
+            ..a
+        };
+        plain(m - m4, n, k, am, b, y, yo + m4 * rsc, rsc, 1);
+    }
+}
+
+fn cast<E: GemmElem, F: GemmElem>(m: Mat<'_, E>) -> Mat<'_, F> {
+    Mat {
+        data: bytemuck::cast_slice(m.data),
+        off: m.off,
+        rs: m.rs,
+        cs: m.cs,
+    }
+}
+
+/// Depth of the packed A panel of the small-target kernel (4 rows × 256 on the stack).
+const KP: usize = 256;
+
+// Concrete (non-generic, never inlined) so the tile loop is compiled with this crate's own
+// optimisation level even when the firmware around it is built for size. A's four rows are
+// packed as one interleaved stream (`panel[4p + r]`), so A and B are each one pointer with
+// immediate offsets; k is unrolled by two.
+macro_rules! tiles4 {
+    ($name:ident, $t:ty) => {
+        #[inline(never)]
+        #[allow(clippy::too_many_arguments)]
+        fn $name(
+            m4: usize,
+            n4: usize,
+            k: usize,
+            a: Mat<'_, $t>,
+            b: Mat<'_, $t>,
+            y: &mut [$t],
+            yo: usize,
+            rsc: usize,
+        ) {
+            // The whole B panel this call reads, checked once instead of per element.
+            let last = b.off + (k - 1) * b.rs + n4;
+            assert!(last <= b.data.len());
+            let mut panel = [0.0 as $t; 4 * KP];
+            for i0 in (0..m4).step_by(4) {
+                let mut k0 = 0;
+                while k0 < k {
+                    let kc = KP.min(k - k0);
+                    for r in 0..4 {
+                        let src = &a.data[a.off + (i0 + r) * a.rs + k0..][..kc];
+                        for (p, &v) in src.iter().enumerate() {
+                            panel[4 * p + r] = v;
+                        }
+                    }
+                    for j0 in (0..n4).step_by(4) {
+                        let mut acc = [[0.0 as $t; 4]; 4];
+                        let mut bi = b.off + k0 * b.rs + j0;
+                        let step = |acc: &mut [[$t; 4]; 4], av: &[$t], bi: usize| {
+                            // SAFETY: bi + 3 = b.off + p * b.rs + j0 + 3 < last <= b.data.len(),
+                            // since p < k and j0 + 4 <= n4 (asserted above).
+                            let bp = unsafe {
+                                [
+                                    *b.data.get_unchecked(bi),
+                                    *b.data.get_unchecked(bi + 1),
+                                    *b.data.get_unchecked(bi + 2),
+                                    *b.data.get_unchecked(bi + 3),
+                                ]
+                            };
+                            for r in 0..4 {
+                                for c in 0..4 {
+                                    acc[r][c] += av[r] * bp[c];
+                                }
+                            }
+                        };
+                        let mut pairs = panel[..4 * kc].chunks_exact(8);
+                        for av in &mut pairs {
+                            step(&mut acc, &av[..4], bi);
+                            step(&mut acc, &av[4..], bi + b.rs);
+                            bi += 2 * b.rs;
+                        }
+                        if let [a0, a1, a2, a3] = pairs.remainder() {
+                            step(&mut acc, &[*a0, *a1, *a2, *a3], bi);
+                        }
+                        for (r, accr) in acc.iter().enumerate() {
+                            let dst = &mut y[yo + (i0 + r) * rsc + j0..][..4];
+                            if k0 == 0 {
+                                dst.copy_from_slice(accr);
+                            } else {
+                                for (d, &v) in dst.iter_mut().zip(accr) {
+                                    *d += v;
+                                }
+                            }
+                        }
+                    }
+                    k0 += kc;
+                }
+            }
+        }
+    };
+}
+tiles4!(tiles4_f32, f32);
+tiles4!(tiles4_f64, f64);
 
 /// The small-target kernel: for each row of C, accumulate `a[i, p] * b[p, :]` row by row (an
 /// `axpy` over a contiguous row of B when its columns are unit-stride).

@@ -153,3 +153,39 @@ fn outer_axis_reductions_match() {
         }
     }
 }
+
+#[test]
+fn matmul_with_deep_k_and_ragged_edges_matches() {
+    // k beyond one packed panel of the small-target kernel (256) and m, n not multiples of 4;
+    // on x86_64 this runs the packed GEMM instead, on 32-bit ARM the 4x4 tile kernel.
+    for &(m, k, n) in &[(6, 600, 7), (4, 257, 4), (9, 31, 13)] {
+        let ar = Tensor::<f64, Reference>::randn(&[m, k], 1).unwrap();
+        let br = Tensor::<f64, Reference>::randn(&[k, n], 2).unwrap();
+        let ac = Tensor::<f64, Cpu>::randn(&[m, k], 1).unwrap();
+        let bc = Tensor::<f64, Cpu>::randn(&[k, n], 2).unwrap();
+        let r = ar.matmul(&br).unwrap().to_vec().unwrap();
+        let c = ac.matmul(&bc).unwrap().to_vec().unwrap();
+        assert!(close(&c, &r, 1e-12, 1e-12), "{m}x{k}x{n}");
+        let ar32 = Tensor::<f32, Reference>::randn(&[m, k], 3).unwrap();
+        let br32 = Tensor::<f32, Reference>::randn(&[k, n], 4).unwrap();
+        let ac32 = Tensor::<f32, Cpu>::randn(&[m, k], 3).unwrap();
+        let bc32 = Tensor::<f32, Cpu>::randn(&[k, n], 4).unwrap();
+        let r32: Vec<f64> = ar32
+            .matmul(&br32)
+            .unwrap()
+            .to_vec()
+            .unwrap()
+            .iter()
+            .map(|&v| v as f64)
+            .collect();
+        let c32: Vec<f64> = ac32
+            .matmul(&bc32)
+            .unwrap()
+            .to_vec()
+            .unwrap()
+            .iter()
+            .map(|&v| v as f64)
+            .collect();
+        assert!(close(&c32, &r32, 1e-4, 1e-4), "f32 {m}x{k}x{n}");
+    }
+}
