@@ -146,7 +146,16 @@ fn train(d: &Digits, hidden: Option<usize>, opt: Training, lr: f64, epochs: usiz
     let mut eg = Graph::new();
     let em = declare(&mut eg, test_rows.len(), hidden)?;
     let pred = eg.extreme(Extremum::Max, em.logits, Some(-1), false, true)?;
-    eg.plan(&[pred], Training::Inference)?;
+    let istats = eg.plan(&[pred], Training::Inference)?;
+    let mut g64 = Graph::new();
+    let m64 = declare(&mut g64, BATCH, hidden)?;
+    let i64stats = g64.plan(&[m64.logits], Training::Inference)?;
+    println!(
+        "{name}: inference plan {} bytes at batch {BATCH}, {} bytes for the {}-image test batch",
+        i64stats.bytes,
+        istats.bytes,
+        test_rows.len()
+    );
     let mut es = eg.session(Cpu)?;
     for (&(p, _), &(q, _)) in m.params.iter().zip(&em.params) {
         let w: Vec<f32> = s.read::<f32>(p)?.iter().collect();
