@@ -9,7 +9,14 @@ mod model;
 
 fn main() {
     let out = PathBuf::from(env::var_os("OUT_DIR").expect("OUT_DIR"));
-    fs::copy("memory/mps2-an386.x", out.join("memory.x")).expect("memory map");
+    // One memory map per QEMU machine: lm3s6965evb (Cortex-M3) for thumbv7m, else mps2-an386.
+    let target = env::var("TARGET").unwrap_or_default();
+    let map = if target.starts_with("thumbv7m-") {
+        "memory/lm3s6965evb.x"
+    } else {
+        "memory/mps2-an386.x"
+    };
+    fs::copy(map, out.join("memory.x")).expect("memory map");
     println!("cargo:rustc-link-search={}", out.display());
     println!("cargo:rerun-if-changed=memory");
     println!("cargo:rerun-if-changed=src/model.rs");
