@@ -75,3 +75,20 @@ impl<const N: usize> Chain for StaticGraph<N> {
         Ok(y)
     }
 }
+
+/// Without the `dtype-f64` feature, planning an f64 graph is a clear error naming the feature
+/// (firmware that runs f32 graphs carries no f64 kernels); with it, the plan succeeds.
+#[test]
+fn f64_graph_nodes_follow_the_dtype_feature() {
+    let mut g = StaticGraph::<8>::new_static();
+    let x = g.input("x", DType::F64, &[2]).unwrap();
+    let y = g.unary(tensile_core::UnaryOp::Exp, x).unwrap();
+    let r = g.plan(&[y], Training::Inference);
+    if cfg!(feature = "dtype-f64") {
+        assert!(r.is_ok());
+    } else {
+        let e = r.unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::DTypeMismatch);
+        assert!(e.to_string().contains("dtype-f64"), "{e}");
+    }
+}

@@ -7,7 +7,7 @@ use super::plan::{GraphPlan, Training, ARENA_ALIGN};
 use super::{Fill, GraphBase, Node, NodeId, NodeStore, Op};
 use crate::device::{Host, Map, MatMul, Reduce, Update};
 use crate::dtype::{DType, Elem, Float};
-use crate::error::{Context, Error, ErrorKind, Result};
+use crate::error::{Error, ErrorKind, Result};
 use crate::layout::Layout;
 use crate::ops::{self, Adam, BinaryOp, ScalarRhs, Sgd};
 use crate::shape::MAX_RANK;
@@ -90,15 +90,12 @@ macro_rules! with_float {
                 type $E = f32;
                 $body
             }
+            #[cfg(feature = "dtype-f64")]
             DType::F64 => {
                 type $E = f64;
                 $body
             }
-            d => Err(Error::new(
-                ErrorKind::DTypeMismatch,
-                "exec",
-                Context::Message(d.name()),
-            )),
+            d => Err(super::plan::not_compiled_in(d)),
         }
     };
 }
@@ -111,6 +108,7 @@ macro_rules! with_elem {
                 type $E = f32;
                 $body
             }
+            #[cfg(feature = "dtype-f64")]
             DType::F64 => {
                 type $E = f64;
                 $body
@@ -119,6 +117,7 @@ macro_rules! with_elem {
                 type $E = i32;
                 $body
             }
+            #[cfg(feature = "dtype-u8")]
             DType::U8 => {
                 type $E = u8;
                 $body
@@ -127,6 +126,8 @@ macro_rules! with_elem {
                 type $E = i64;
                 $body
             }
+            #[allow(unreachable_patterns)]
+            d => Err(super::plan::not_compiled_in(d)),
         }
     };
 }

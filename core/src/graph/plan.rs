@@ -84,6 +84,29 @@ pub(crate) struct GraphPlan {
     pub stats: PlanStats,
 }
 
+/// Whether the graph executor was built with this dtype (f64 and u8 are optional features, so
+/// firmware that runs f32 graphs does not carry their kernels).
+pub(crate) fn compiled_in(d: DType) -> bool {
+    match d {
+        DType::F32 | DType::I32 | DType::I64 => true,
+        DType::F64 => cfg!(feature = "dtype-f64"),
+        DType::U8 => cfg!(feature = "dtype-u8"),
+    }
+}
+
+/// The error for a dtype the executor was built without.
+pub(crate) fn not_compiled_in(d: DType) -> Error {
+    Error::msg(
+        ErrorKind::DTypeMismatch,
+        "graph",
+        match d {
+            DType::F64 => "f64 graph nodes need tensile-core's `dtype-f64` feature",
+            DType::U8 => "u8 graph nodes need tensile-core's `dtype-u8` feature",
+            _ => "this dtype is not supported by the graph executor",
+        },
+    )
+}
+
 fn padded(bytes: usize) -> Result<usize> {
     bytes
         .checked_add(ARENA_ALIGN - 1)
@@ -147,11 +170,14 @@ impl<S: NodeStore> GraphBase<S> {
             let b = nodes[i].base as usize;
             nodes[b].plan.needed = true;
         }
-        // Lifetimes.
+        // Lifetimes (and a clear error for dtypes the executor was built without).
         for i in 0..nodes.len() {
             let n = nodes[i];
             if !n.plan.needed {
                 continue;
+            }
+            if !compiled_in(n.dtype) {
+                return Err(not_compiled_in(n.dtype).at_node(i as crate::graph::NodeId));
             }
             let persistent = matches!(n.op, Op::Input | Op::Param | Op::Const(_));
             if n.owns_buffer() {
