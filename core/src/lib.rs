@@ -21,8 +21,14 @@
 //! # }
 //! ```
 //!
-//! Features: `alloc` (owned tensors), `std` (implies `alloc`), `defmt` (`defmt::Format` on the
-//! public data types). All are additive; with none, nothing needs an allocator.
+//! - [`graph`]: the static-graph autograd (declare, derive backward, plan one arena, run with
+//!   no allocation); with `std`, `Var` is the eager front on the same machinery.
+//!
+//! Features: `alloc` (owned tensors, heap graphs), `std` (implies `alloc` and both dtype
+//! features; adds the eager autograd front), `defmt` (`defmt::Format` on the public data
+//! types), `dtype-f64` and `dtype-u8` (those dtypes in the graph executor; without them a
+//! firmware running f32 graphs carries no f64/u8 kernels). All are additive; with none,
+//! nothing needs an allocator.
 #![no_std]
 #![deny(missing_docs)]
 
