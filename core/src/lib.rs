@@ -7,7 +7,7 @@
 //! - [`Shape`] and [`Layout`]: runtime dims and strides stored inline up to [`MAX_RANK`].
 //! - [`TensorView`] / [`TensorViewMut`]: zero-copy views over caller memory; every op has an
 //!   `*_into` form that writes into a caller's buffer, so firmware needs no heap.
-//! - [`Tensor`] (feature `alloc`): an owned tensor on a device, with PyTorch ergonomics.
+//! - `Tensor` (feature `alloc`): an owned tensor on a device, with PyTorch ergonomics.
 //! - [`NdIter`]: the broadcasting iterator that hands devices inner runs with their strides.
 //! - [`ops`]: the op table and the checked entry points every face calls.
 //! - [`Reference`]: the scalar reference device, the oracle for every other device.
