@@ -5,7 +5,7 @@
 //! Gradient rules (`grad.rs`) emit ordinary nodes, so backward is more of the same graph and one
 //! liveness-based memory plan (`plan.rs`) covers forward, backward and optimizer state. Movement
 //! ops are view nodes that own no memory. Node storage is pluggable: a `Vec` under `alloc`
-//! ([`Graph`]) or a fixed-capacity `heapless::Vec` ([`StaticGraph`]) for firmware.
+//! (`Graph`) or a fixed-capacity `heapless::Vec` ([`StaticGraph`]) for firmware.
 //!
 //! ```
 //! # #[cfg(feature = "alloc")] {
