@@ -134,7 +134,7 @@ macro_rules! with_elem {
 
 /// A planned graph bound to a device and an arena. Build it with [`Exec::new`] over a
 /// caller's buffer (firmware: a `static mut [u8; N]` of the plan's size), or with
-/// [`GraphBase::session`] under `alloc`.
+/// `GraphBase::session` under `alloc`.
 #[derive(Debug)]
 pub struct Exec<'g, S, D, A> {
     graph: &'g GraphBase<S>,
