@@ -258,7 +258,7 @@ impl<const N: usize> NodeStore for heapless::Vec<Node, N> {
     }
 }
 
-/// A graph over node storage `S`. Use [`Graph`] (heap) or [`StaticGraph`] (fixed capacity).
+/// A graph over node storage `S`. Use `Graph` (heap, `alloc`) or [`StaticGraph`] (fixed capacity).
 #[derive(Clone, Debug)]
 pub struct GraphBase<S> {
     pub(crate) store: S,
