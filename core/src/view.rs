@@ -1,6 +1,6 @@
 //! [`TensorBase`]: one tensor implementation over a storage parameter (the heapless owned/view
 //! pattern). [`TensorView`] and [`TensorViewMut`] borrow caller memory and never allocate;
-//! [`Tensor`](crate::Tensor) (feature `alloc`) owns device memory. Metadata, movement ops and
+//! `Tensor` (feature `alloc`) owns device memory. Metadata, movement ops and
 //! printing are written once here, for every face.
 
 use core::fmt;
@@ -27,7 +27,7 @@ impl<E: Elem> Storage for &mut [E] {
 }
 
 /// A tensor: storage plus a [`Layout`]. Use the aliases [`TensorView`], [`TensorViewMut`] and
-/// [`Tensor`](crate::Tensor).
+/// `Tensor`.
 #[derive(Clone)]
 pub struct TensorBase<S: Storage> {
     pub(crate) data: S,

@@ -1,6 +1,6 @@
 //! Operations: the op table, the op-tag traits devices are generic over, and the checked entry
 //! points that validate shapes and call a device. Everything here works on `(memory, layout)`
-//! pairs of any device, so the owned [`Tensor`](crate::Tensor), the views and the static graph
+//! pairs of any device, so the owned `Tensor`, the views and the static graph
 //! share one implementation.
 
 mod elementwise;
