@@ -206,7 +206,9 @@ fn with_buffers<E: GemmElem>(f: impl FnOnce(&mut [E], &mut [E], usize)) {
             // f64 storage keeps the buffer aligned for both f32 and f64.
             static BUF: RefCell<std::vec::Vec<f64>> = const { RefCell::new(std::vec::Vec::new()) };
         }
-        let words = (MC * KC + KC * NC_HEAP) * core::mem::size_of::<E>() / 8;
+        // 8 spare words so both panels can start on a 64-byte boundary (a packed row of B is
+        // loaded 64 bytes at a time; straddling cache lines would halve L1 bandwidth).
+        let words = (MC * KC + KC * NC_HEAP) * core::mem::size_of::<E>() / 8 + 8;
         let mut f = Some(f);
         let done = BUF.with(|b| {
             let Ok(mut v) = b.try_borrow_mut() else {
@@ -219,7 +221,8 @@ fn with_buffers<E: GemmElem>(f: impl FnOnce(&mut [E], &mut [E], usize)) {
             if v.len() < words {
                 v.resize(words, 0.0);
             }
-            let all: &mut [E] = bytemuck::cast_slice_mut(&mut v[..words]);
+            let skip = v.as_ptr().align_offset(64).min(8);
+            let all: &mut [E] = bytemuck::cast_slice_mut(&mut v[skip..words - 8 + skip]);
             let (ap, bp) = all.split_at_mut(MC * KC);
             if let Some(f) = f.take() {
                 f(ap, bp, NC_HEAP);
