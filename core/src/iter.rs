@@ -41,6 +41,7 @@ impl<const N: usize> NdIter<N> {
     pub fn new(layouts: [&Layout; N]) -> Self {
         let shape = *layouts[0].shape();
         for l in &layouts {
+            // ok: a device-internal invariant (the core broadcasts operands first), documented.
             assert_eq!(l.shape(), &shape, "NdIter operands must share a shape");
         }
         let mut dims = [0usize; MAX_RANK];

@@ -238,6 +238,7 @@ macro_rules! tiles4 {
         ) {
             // The whole B panel this call reads, checked once instead of per element.
             let last = b.off + (k - 1) * b.rs + n4;
+            // ok: the core checked B's layout against its memory; this guards get_unchecked below.
             assert!(last <= b.data.len());
             let mut panel = [0.0 as $t; 4 * KP];
             for i0 in (0..m4).step_by(4) {

@@ -168,6 +168,7 @@ impl<E: Float, D: Device + Default> Tensor<E, D> {
 fn from_flat<E: Elem, D: Device + Default>(flat: &[E], dims: &[usize]) -> Tensor<E, D> {
     match Tensor::from_slice(flat, Shape::new(dims).unwrap_or(Shape::SCALAR)) {
         Ok(t) => t,
+        // ok: `From` cannot fail; shapes here are valid by type, so only allocation can (as Vec).
         Err(e) => panic!("tensor allocation failed: {e}"),
     }
 }

@@ -172,6 +172,7 @@ macro_rules! skinny_impl {
             ) {
                 #[cfg(target_arch = "x86_64")]
                 {
+                    // ok: `skinny` slices exactly these lengths; the assert guards the unsafe call.
                     assert!(r0.len() >= k && r1.len() >= k && bt.len() >= n * k && n <= MAX_N);
                     // SAFETY: `applies` admitted this call only with AVX-512F detected; the
                     // lengths were checked just above.
