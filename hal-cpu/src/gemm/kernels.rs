@@ -55,199 +55,147 @@ unsafe fn scalar<E: tensile_core::Float>(
 mod x86 {
     use core::arch::x86_64::*;
 
-    /// f32 AVX-512: 6 × 64 (24 zmm accumulators; one broadcast feeds four FMAs, which keeps
-    /// the shuffle traffic of broadcasts off the FMA pipes on AMD).
-    ///
-    /// # Safety
-    /// AVX-512F available; panels and tile sized as in `GemmElem::kernel`.
-    #[target_feature(enable = "avx512f")]
-    pub unsafe fn f32_avx512(
-        k: usize,
-        a: *const f32,
-        b: *const f32,
-        ldb: usize,
-        c: *mut f32,
-        rsc: usize,
-        acc_c: bool,
-    ) {
-        const MR: usize = 6;
-        let mut acc = [[_mm512_setzero_ps(); 4]; MR];
-        for p in 0..k {
-            // SAFETY: row p of the B panel has 64 values; A's column p has 6.
-            unsafe {
-                let bp = b.add(p * ldb);
-                let bv = [
-                    _mm512_loadu_ps(bp),
-                    _mm512_loadu_ps(bp.add(16)),
-                    _mm512_loadu_ps(bp.add(32)),
-                    _mm512_loadu_ps(bp.add(48)),
-                ];
-                let ap = a.add(p * MR);
-                for i in 0..MR {
-                    let ai = _mm512_set1_ps(*ap.add(i));
-                    for v in 0..4 {
-                        acc[i][v] = _mm512_fmadd_ps(ai, bv[v], acc[i][v]);
+    /// An AVX-512 kernel: 6 × 4 vectors (24 zmm accumulators; one broadcast feeds four FMAs,
+    /// which keeps the shuffle traffic of broadcasts off the FMA pipes on AMD).
+    macro_rules! avx512_kernel {
+        ($name:ident, $t:ty, $lanes:expr, $zero:ident, $load:ident, $store:ident, $set1:ident, $fma:ident, $add:ident) => {
+            /// # Safety
+            /// AVX-512F available; panels and tile sized as in `GemmElem::kernel` (NR = 4 × lanes).
+            #[target_feature(enable = "avx512f")]
+            pub unsafe fn $name(
+                k: usize,
+                a: *const $t,
+                b: *const $t,
+                ldb: usize,
+                c: *mut $t,
+                rsc: usize,
+                acc_c: bool,
+            ) {
+                const MR: usize = 6;
+                let mut acc = [[$zero(); 4]; MR];
+                for p in 0..k {
+                    // SAFETY: row p of the B panel has 4 × lanes values; A's column p has 6.
+                    unsafe {
+                        let bp = b.add(p * ldb);
+                        let bv = [
+                            $load(bp),
+                            $load(bp.add($lanes)),
+                            $load(bp.add(2 * $lanes)),
+                            $load(bp.add(3 * $lanes)),
+                        ];
+                        let ap = a.add(p * MR);
+                        for i in 0..MR {
+                            let ai = $set1(*ap.add(i));
+                            for v in 0..4 {
+                                acc[i][v] = $fma(ai, bv[v], acc[i][v]);
+                            }
+                        }
+                    }
+                }
+                for (i, row) in acc.iter().enumerate() {
+                    for (v, &x) in row.iter().enumerate() {
+                        // SAFETY: C's tile is 6 rows of 4 × lanes values at stride rsc.
+                        unsafe {
+                            let d = c.add(i * rsc + v * $lanes);
+                            let y = if acc_c { $add($load(d), x) } else { x };
+                            $store(d, y);
+                        }
                     }
                 }
             }
-        }
-        for (i, row) in acc.iter().enumerate() {
-            for (v, &x) in row.iter().enumerate() {
-                // SAFETY: C's tile is 6 rows of 64 values at stride rsc.
-                unsafe {
-                    let d = c.add(i * rsc + v * 16);
-                    let y = if acc_c {
-                        _mm512_add_ps(_mm512_loadu_ps(d), x)
-                    } else {
-                        x
-                    };
-                    _mm512_storeu_ps(d, y);
-                }
-            }
-        }
+        };
     }
 
-    /// f64 AVX-512: 6 × 32 (24 zmm accumulators; one broadcast feeds four FMAs, which keeps
-    /// the shuffle traffic of broadcasts off the FMA pipes on AMD).
-    ///
-    /// # Safety
-    /// AVX-512F available; panels and tile sized as in `GemmElem::kernel`.
-    #[target_feature(enable = "avx512f")]
-    pub unsafe fn f64_avx512(
-        k: usize,
-        a: *const f64,
-        b: *const f64,
-        ldb: usize,
-        c: *mut f64,
-        rsc: usize,
-        acc_c: bool,
-    ) {
-        const MR: usize = 6;
-        let mut acc = [[_mm512_setzero_pd(); 4]; MR];
-        for p in 0..k {
-            // SAFETY: row p of the B panel has 32 values; A's column p has 6.
-            unsafe {
-                let bp = b.add(p * ldb);
-                let bv = [
-                    _mm512_loadu_pd(bp),
-                    _mm512_loadu_pd(bp.add(8)),
-                    _mm512_loadu_pd(bp.add(16)),
-                    _mm512_loadu_pd(bp.add(24)),
-                ];
-                let ap = a.add(p * MR);
-                for i in 0..MR {
-                    let ai = _mm512_set1_pd(*ap.add(i));
-                    for v in 0..4 {
-                        acc[i][v] = _mm512_fmadd_pd(ai, bv[v], acc[i][v]);
+    /// An AVX2 + FMA kernel: 6 × 2 vectors (12 ymm accumulators).
+    macro_rules! avx2_kernel {
+        ($name:ident, $t:ty, $lanes:expr, $zero:ident, $load:ident, $store:ident, $bcast:ident, $fma:ident, $add:ident) => {
+            /// # Safety
+            /// AVX2 and FMA available; panels and tile sized as in `GemmElem::kernel`
+            /// (NR = 2 × lanes).
+            #[target_feature(enable = "avx2,fma")]
+            pub unsafe fn $name(
+                k: usize,
+                a: *const $t,
+                b: *const $t,
+                ldb: usize,
+                c: *mut $t,
+                rsc: usize,
+                acc_c: bool,
+            ) {
+                const MR: usize = 6;
+                let mut acc = [[$zero(); 2]; MR];
+                for p in 0..k {
+                    // SAFETY: row p of the B panel has 2 × lanes values; A's column p has 6.
+                    unsafe {
+                        let bp = b.add(p * ldb);
+                        let bv = [$load(bp), $load(bp.add($lanes))];
+                        let ap = a.add(p * MR);
+                        for i in 0..MR {
+                            let ai = $bcast(&*ap.add(i));
+                            for v in 0..2 {
+                                acc[i][v] = $fma(ai, bv[v], acc[i][v]);
+                            }
+                        }
+                    }
+                }
+                for (i, row) in acc.iter().enumerate() {
+                    for (v, &x) in row.iter().enumerate() {
+                        // SAFETY: C's tile is 6 rows of 2 × lanes values at stride rsc.
+                        unsafe {
+                            let d = c.add(i * rsc + v * $lanes);
+                            let y = if acc_c { $add($load(d), x) } else { x };
+                            $store(d, y);
+                        }
                     }
                 }
             }
-        }
-        for (i, row) in acc.iter().enumerate() {
-            for (v, &x) in row.iter().enumerate() {
-                // SAFETY: C's tile is 6 rows of 32 values at stride rsc.
-                unsafe {
-                    let d = c.add(i * rsc + v * 8);
-                    let y = if acc_c {
-                        _mm512_add_pd(_mm512_loadu_pd(d), x)
-                    } else {
-                        x
-                    };
-                    _mm512_storeu_pd(d, y);
-                }
-            }
-        }
+        };
     }
 
-    /// f32 AVX2 + FMA: 6 × 16 (12 ymm accumulators).
-    ///
-    /// # Safety
-    /// AVX2 and FMA available; panels and tile sized as in `GemmElem::kernel`.
-    #[target_feature(enable = "avx2,fma")]
-    pub unsafe fn f32_avx2(
-        k: usize,
-        a: *const f32,
-        b: *const f32,
-        ldb: usize,
-        c: *mut f32,
-        rsc: usize,
-        acc_c: bool,
-    ) {
-        const MR: usize = 6;
-        let mut c0 = [_mm256_setzero_ps(); MR];
-        let mut c1 = [_mm256_setzero_ps(); MR];
-        for p in 0..k {
-            // SAFETY: row p of the B panel has 16 values; A's column p has 6.
-            unsafe {
-                let b0 = _mm256_loadu_ps(b.add(p * ldb));
-                let b1 = _mm256_loadu_ps(b.add(p * ldb + 8));
-                let ap = a.add(p * MR);
-                for i in 0..MR {
-                    let ai = _mm256_broadcast_ss(&*ap.add(i));
-                    c0[i] = _mm256_fmadd_ps(ai, b0, c0[i]);
-                    c1[i] = _mm256_fmadd_ps(ai, b1, c1[i]);
-                }
-            }
-        }
-        for i in 0..MR {
-            // SAFETY: C's tile is MR rows of 16 values at stride rsc.
-            unsafe {
-                let (p0, p1) = (c.add(i * rsc), c.add(i * rsc + 8));
-                if acc_c {
-                    _mm256_storeu_ps(p0, _mm256_add_ps(_mm256_loadu_ps(p0), c0[i]));
-                    _mm256_storeu_ps(p1, _mm256_add_ps(_mm256_loadu_ps(p1), c1[i]));
-                } else {
-                    _mm256_storeu_ps(p0, c0[i]);
-                    _mm256_storeu_ps(p1, c1[i]);
-                }
-            }
-        }
-    }
-
-    /// f64 AVX2 + FMA: 6 × 8.
-    ///
-    /// # Safety
-    /// AVX2 and FMA available; panels and tile sized as in `GemmElem::kernel`.
-    #[target_feature(enable = "avx2,fma")]
-    pub unsafe fn f64_avx2(
-        k: usize,
-        a: *const f64,
-        b: *const f64,
-        ldb: usize,
-        c: *mut f64,
-        rsc: usize,
-        acc_c: bool,
-    ) {
-        const MR: usize = 6;
-        let mut c0 = [_mm256_setzero_pd(); MR];
-        let mut c1 = [_mm256_setzero_pd(); MR];
-        for p in 0..k {
-            // SAFETY: row p of the B panel has 8 values; A's column p has 6.
-            unsafe {
-                let b0 = _mm256_loadu_pd(b.add(p * ldb));
-                let b1 = _mm256_loadu_pd(b.add(p * ldb + 4));
-                let ap = a.add(p * MR);
-                for i in 0..MR {
-                    let ai = _mm256_broadcast_sd(&*ap.add(i));
-                    c0[i] = _mm256_fmadd_pd(ai, b0, c0[i]);
-                    c1[i] = _mm256_fmadd_pd(ai, b1, c1[i]);
-                }
-            }
-        }
-        for i in 0..MR {
-            // SAFETY: C's tile is MR rows of 8 values at stride rsc.
-            unsafe {
-                let (p0, p1) = (c.add(i * rsc), c.add(i * rsc + 4));
-                if acc_c {
-                    _mm256_storeu_pd(p0, _mm256_add_pd(_mm256_loadu_pd(p0), c0[i]));
-                    _mm256_storeu_pd(p1, _mm256_add_pd(_mm256_loadu_pd(p1), c1[i]));
-                } else {
-                    _mm256_storeu_pd(p0, c0[i]);
-                    _mm256_storeu_pd(p1, c1[i]);
-                }
-            }
-        }
-    }
+    avx512_kernel!(
+        f32_avx512,
+        f32,
+        16,
+        _mm512_setzero_ps,
+        _mm512_loadu_ps,
+        _mm512_storeu_ps,
+        _mm512_set1_ps,
+        _mm512_fmadd_ps,
+        _mm512_add_ps
+    );
+    avx512_kernel!(
+        f64_avx512,
+        f64,
+        8,
+        _mm512_setzero_pd,
+        _mm512_loadu_pd,
+        _mm512_storeu_pd,
+        _mm512_set1_pd,
+        _mm512_fmadd_pd,
+        _mm512_add_pd
+    );
+    avx2_kernel!(
+        f32_avx2,
+        f32,
+        8,
+        _mm256_setzero_ps,
+        _mm256_loadu_ps,
+        _mm256_storeu_ps,
+        _mm256_broadcast_ss,
+        _mm256_fmadd_ps,
+        _mm256_add_ps
+    );
+    avx2_kernel!(
+        f64_avx2,
+        f64,
+        4,
+        _mm256_setzero_pd,
+        _mm256_loadu_pd,
+        _mm256_storeu_pd,
+        _mm256_broadcast_sd,
+        _mm256_fmadd_pd,
+        _mm256_add_pd
+    );
 }
 
 #[cfg(target_arch = "aarch64")]
