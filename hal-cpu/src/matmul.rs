@@ -4,7 +4,7 @@
 
 use tensile_core::{for_each_offset, Axes, DType, Float, Layout, MatMul, Result};
 
-use crate::gemm::{gemm, GemmElem, Isa, Mat};
+use crate::gemm::{gemm, GemmElem, Isa, Mat, MatMut};
 use crate::Cpu;
 
 /// Multiply-adds below which one thread does the whole product.
@@ -79,18 +79,23 @@ fn batched<E: GemmElem>(
             rs: bst[r - 2],
             cs: bst[r - 1],
         };
+        let ym = MatMut {
+            data: &mut *y,
+            off: yo,
+            rs: yst[r - 2],
+            cs: yst[r - 1],
+        };
         if PACKED {
-            product(isa, m, n, k, am, bm, y, yo, yst[r - 2], yst[r - 1]);
-        } else if am.cs == 1 && bm.cs == 1 && yst[r - 1] == 1 && k > 0 {
-            blocked4(m, n, k, am, bm, y, yo, yst[r - 2]);
+            product(isa, m, n, k, am, bm, ym);
+        } else if am.cs == 1 && bm.cs == 1 && ym.cs == 1 && k > 0 {
+            blocked4(m, n, k, am, bm, ym);
         } else {
-            plain(m, n, k, am, bm, y, yo, yst[r - 2], yst[r - 1]);
+            plain(m, n, k, am, bm, ym);
         }
     });
     Ok(())
 }
 
-#[allow(clippy::too_many_arguments)]
 fn product<E: GemmElem>(
     isa: Isa,
     m: usize,
@@ -98,23 +103,20 @@ fn product<E: GemmElem>(
     k: usize,
     a: Mat<'_, E>,
     b: Mat<'_, E>,
-    y: &mut [E],
-    yo: usize,
-    rsc: usize,
-    csc: usize,
+    y: MatMut<'_, E>,
 ) {
     #[cfg(feature = "std")]
     {
         let big = m.saturating_mul(n).saturating_mul(k) >= PARALLEL_MACS;
-        if big && csc == 1 && rsc >= n && m >= 2 {
+        if big && y.cs == 1 && y.rs >= n && m >= 2 {
             let threads = crate::num_threads().min(m);
             if threads > 1 {
-                split_rows(isa, threads, m, n, k, a, b, &mut y[yo..], rsc);
+                split_rows(isa, threads, m, n, k, a, b, &mut y.data[y.off..], y.rs);
                 return;
             }
         }
     }
-    gemm(isa, m, n, k, a, b, y, yo, rsc, csc);
+    gemm(isa, m, n, k, a, b, y);
 }
 
 /// Splits C's rows into `parts` shares run by rayon's pool. `rayon::join` keeps its jobs on
@@ -134,7 +136,13 @@ fn split_rows<E: GemmElem>(
     rsc: usize,
 ) {
     if parts <= 1 || m < 2 {
-        gemm(isa, m, n, k, a, b, y, 0, rsc, 1);
+        let ym = MatMut {
+            data: y,
+            off: 0,
+            rs: rsc,
+            cs: 1,
+        };
+        gemm(isa, m, n, k, a, b, ym);
         return;
     }
     let left = parts / 2;
@@ -153,16 +161,13 @@ fn split_rows<E: GemmElem>(
 /// The small-target kernel for unit column strides: 4 × 4 tiles of C in 16 accumulators (the
 /// Cortex-M4F has 32 single-precision registers), so each step along k loads 4 values of A and
 /// 4 of B for 16 multiply-adds. Edges fall back to [`plain`].
-#[allow(clippy::too_many_arguments)]
 fn blocked4<E: GemmElem>(
     m: usize,
     n: usize,
     k: usize,
     a: Mat<'_, E>,
     b: Mat<'_, E>,
-    y: &mut [E],
-    yo: usize,
-    rsc: usize,
+    mut y: MatMut<'_, E>,
 ) {
     let (m4, n4) = (m / 4 * 4, n / 4 * 4);
     if m4 > 0 && n4 > 0 {
@@ -173,9 +178,9 @@ fn blocked4<E: GemmElem>(
                 k,
                 cast(a),
                 cast(b),
-                bytemuck::cast_slice_mut(y),
-                yo,
-                rsc,
+                bytemuck::cast_slice_mut(&mut *y.data),
+                y.off,
+                y.rs,
             ),
             _ => tiles4_f64(
                 m4,
@@ -183,9 +188,9 @@ fn blocked4<E: GemmElem>(
                 k,
                 cast(a),
                 cast(b),
-                bytemuck::cast_slice_mut(y),
-                yo,
-                rsc,
+                bytemuck::cast_slice_mut(&mut *y.data),
+                y.off,
+                y.rs,
             ),
         }
     }
@@ -195,14 +200,14 @@ fn blocked4<E: GemmElem>(
             off: b.off + n4 * b.cs,
             ..b
         };
-        plain(m4, n - n4, k, a, bm, y, yo + n4, rsc, 1);
+        plain(m4, n - n4, k, a, bm, y.at(0, n4));
     }
     if m4 < m {
         let am = Mat {
             off: a.off + m4 * a.rs,
             ..a
         };
-        plain(m - m4, n, k, am, b, y, yo + m4 * rsc, rsc, 1);
+        plain(m - m4, n, k, am, b, y.at(m4, 0));
     }
 }
 
@@ -302,33 +307,29 @@ tiles4!(tiles4_f64, f64);
 
 /// The small-target kernel: for each row of C, accumulate `a[i, p] * b[p, :]` row by row (an
 /// `axpy` over a contiguous row of B when its columns are unit-stride).
-#[allow(clippy::too_many_arguments)]
 fn plain<E: GemmElem>(
     m: usize,
     n: usize,
     k: usize,
     a: Mat<'_, E>,
     b: Mat<'_, E>,
-    y: &mut [E],
-    yo: usize,
-    rsc: usize,
-    csc: usize,
+    y: MatMut<'_, E>,
 ) {
     for i in 0..m {
-        let row = yo + i * rsc;
+        let row = y.off + i * y.rs;
         for j in 0..n {
-            y[row + j * csc] = E::ZERO;
+            y.data[row + j * y.cs] = E::ZERO;
         }
         for p in 0..k {
             let av = a.data[a.off + i * a.rs + p * a.cs];
             let bb = b.off + p * b.rs;
-            if csc == 1 && b.cs == 1 {
-                for (o, &bv) in y[row..row + n].iter_mut().zip(&b.data[bb..bb + n]) {
+            if y.cs == 1 && b.cs == 1 {
+                for (o, &bv) in y.data[row..row + n].iter_mut().zip(&b.data[bb..bb + n]) {
                     *o = o.add(av.mul(bv));
                 }
             } else {
                 for j in 0..n {
-                    let o = &mut y[row + j * csc];
+                    let o = &mut y.data[row + j * y.cs];
                     *o = o.add(av.mul(b.data[bb + j * b.cs]));
                 }
             }

@@ -4,7 +4,7 @@
 #![allow(clippy::too_many_arguments)] // matrix shapes and strides, spelled out
 
 use proptest::prelude::*;
-use tensile_hal_cpu::gemm::{gemm, GemmElem, Isa, Mat};
+use tensile_hal_cpu::gemm::{gemm, GemmElem, Isa, Mat, MatMut};
 
 fn naive(
     m: usize,
@@ -61,7 +61,13 @@ fn check<E: GemmElem>(
         rs: brs,
         cs: bcs,
     };
-    gemm(isa, m, n, k, am, bm, &mut c, 5, rsc, 1);
+    let cm = MatMut {
+        data: &mut c,
+        off: 5,
+        rs: rsc,
+        cs: 1,
+    };
+    gemm(isa, m, n, k, am, bm, cm);
     for i in 0..m {
         for j in 0..n {
             let got = c[5 + i * rsc + j].to_f64();

@@ -1,7 +1,7 @@
 //! Diagnostic: GEMM throughput at shapes that isolate the micro-kernel (one KC slice, panels
 //! resident in L1/L2) versus the full blocked product. Not part of BENCHMARKS.md.
 use tensile_bench::{data, median};
-use tensile_hal_cpu::gemm::{gemm, Isa, Mat};
+use tensile_hal_cpu::gemm::{gemm, Isa, Mat, MatMut};
 
 fn run(m: usize, n: usize, k: usize) -> f64 {
     let a = data(m * k, 1);

@@ -105,6 +105,31 @@ pub struct Mat<'a, E> {
     pub cs: usize,
 }
 
+/// The output matrix: memory, offset of element (0, 0), row and column strides.
+#[derive(Debug)]
+pub struct MatMut<'a, E> {
+    /// The memory.
+    pub data: &'a mut [E],
+    /// Offset of element (0, 0).
+    pub off: usize,
+    /// Row stride.
+    pub rs: usize,
+    /// Column stride.
+    pub cs: usize,
+}
+
+impl<E> MatMut<'_, E> {
+    /// The sub-matrix starting at (`row`, `col`), borrowing the same memory.
+    pub fn at(&mut self, row: usize, col: usize) -> MatMut<'_, E> {
+        MatMut {
+            data: &mut *self.data,
+            off: self.off + row * self.rs + col * self.cs,
+            rs: self.rs,
+            cs: self.cs,
+        }
+    }
+}
+
 /// Elements the GEMM handles, with their micro-kernels.
 pub trait GemmElem: Float + skinny::SkinnyElem {
     /// Tile rows and columns of the micro-kernel for `isa`.
@@ -147,7 +172,6 @@ const NC_HEAP: usize = 2304;
 /// `c = a · b` (`m × k` by `k × n`), single-threaded, with the given micro-kernel family.
 /// Every index of the three operands must be in bounds (the core checks layouts first).
 /// Packing buffers live on the stack (about 0.4 MiB for f32, 0.8 MiB for f64).
-#[allow(clippy::too_many_arguments)]
 pub fn gemm<E: GemmElem>(
     isa: Isa,
     m: usize,
@@ -155,10 +179,7 @@ pub fn gemm<E: GemmElem>(
     k: usize,
     a: Mat<'_, E>,
     b: Mat<'_, E>,
-    c: &mut [E],
-    c_off: usize,
-    rsc: usize,
-    csc: usize,
+    c: MatMut<'_, E>,
 ) {
     let isa = if isa.supported() { isa } else { Isa::Scalar };
     if m == 0 || n == 0 {
@@ -167,13 +188,13 @@ pub fn gemm<E: GemmElem>(
     if k == 0 {
         for i in 0..m {
             for j in 0..n {
-                c[c_off + i * rsc + j * csc] = E::ZERO;
+                c.data[c.off + i * c.rs + j * c.cs] = E::ZERO;
             }
         }
         return;
     }
     if skinny::applies(isa, n, &a) {
-        return skinny::skinny(m, n, k, a, b, c, c_off, rsc, csc);
+        return skinny::skinny(m, n, k, a, b, c);
     }
     let (_, nr) = E::tile(isa);
     // A skinny C (fewer columns than a tile, more rows): compute Cᵀ = Bᵀ Aᵀ instead, so the
@@ -189,11 +210,14 @@ pub fn gemm<E: GemmElem>(
             cs: b.rs,
             ..b
         };
-        return gemm(isa, n, m, k, bt, at, c, c_off, csc, rsc);
+        let ct = MatMut {
+            rs: c.cs,
+            cs: c.rs,
+            ..c
+        };
+        return gemm(isa, n, m, k, bt, at, ct);
     }
-    with_buffers::<E>(|apack, bpack, nc_max| {
-        blocked(isa, m, n, k, a, b, c, c_off, rsc, csc, apack, bpack, nc_max)
-    });
+    with_buffers::<E>(|apack, bpack, nc_max| blocked(isa, m, n, k, a, b, c, apack, bpack, nc_max));
 }
 
 /// Runs `f` with packing buffers for A (`MC × KC`) and B (`KC × nc_max`): a per-thread heap
@@ -254,10 +278,7 @@ fn blocked<E: GemmElem>(
     k: usize,
     a: Mat<'_, E>,
     b: Mat<'_, E>,
-    c: &mut [E],
-    c_off: usize,
-    rsc: usize,
-    csc: usize,
+    c: MatMut<'_, E>,
     apack: &mut [E],
     bpack: &mut [E],
     nc_max: usize,
@@ -284,20 +305,29 @@ fn blocked<E: GemmElem>(
                     while ir < mc {
                         let mb = mr.min(mc - ir);
                         let ap = apack[ir * kc..].as_ptr();
-                        let row0 = c_off + (ic + ir) * rsc + (jc + jr) * csc;
-                        if mb == mr && nb == nr && csc == 1 {
+                        let row0 = c.off + (ic + ir) * c.rs + (jc + jr) * c.cs;
+                        if mb == mr && nb == nr && c.cs == 1 {
                             // SAFETY: packed panels hold kc * mr and kc * nr values; the full
                             // tile of C is in bounds (the core checked C's layout); isa is
                             // supported (checked above).
                             unsafe {
-                                E::kernel(isa, kc, ap, bp, nr, c[row0..].as_mut_ptr(), rsc, !first)
+                                E::kernel(
+                                    isa,
+                                    kc,
+                                    ap,
+                                    bp,
+                                    nr,
+                                    c.data[row0..].as_mut_ptr(),
+                                    c.rs,
+                                    !first,
+                                )
                             };
                         } else {
                             // SAFETY: as above, into the scratch tile (mr rows of nr values).
                             unsafe { E::kernel(isa, kc, ap, bp, nr, tile.as_mut_ptr(), nr, false) };
                             for i in 0..mb {
                                 for j in 0..nb {
-                                    let d = &mut c[row0 + i * rsc + j * csc];
+                                    let d = &mut c.data[row0 + i * c.rs + j * c.cs];
                                     let v = tile[i * nr + j];
                                     *d = if first { v } else { d.add(v) };
                                 }

@@ -4,7 +4,7 @@
 //! the shape of a small classifier's forward pass (64×784 @ 784×10), where a tile kernel
 //! would waste most of its columns.
 
-use super::{GemmElem, Isa, Mat};
+use super::{GemmElem, Isa, Mat, MatMut};
 
 /// Widest n handled (2n accumulators + 3 work registers fit in 32 zmm).
 pub const MAX_N: usize = 12;
@@ -18,23 +18,19 @@ pub fn applies<E: GemmElem>(isa: Isa, n: usize, a: &Mat<'_, E>) -> bool {
 }
 
 /// `c = a · b` for the shapes [`applies`] accepts.
-#[allow(clippy::too_many_arguments)]
 pub fn skinny<E: GemmElem>(
     m: usize,
     n: usize,
     k: usize,
     a: Mat<'_, E>,
     b: Mat<'_, E>,
-    c: &mut [E],
-    c_off: usize,
-    rsc: usize,
-    csc: usize,
+    c: MatMut<'_, E>,
 ) {
     let mut bt = [E::ZERO; MAX_N * KB];
     let mut sums = [[E::ZERO; MAX_N]; 2];
     for i in 0..m {
         for j in 0..n {
-            c[c_off + i * rsc + j * csc] = E::ZERO;
+            c.data[c.off + i * c.rs + j * c.cs] = E::ZERO;
         }
     }
     let mut p0 = 0;
@@ -55,7 +51,7 @@ pub fn skinny<E: GemmElem>(
             E::skinny_rows(n, kb, r0, r1, &bt[..n * kb], &mut sums);
             for (di, row) in sums.iter().enumerate().take(if i1 > i { 2 } else { 1 }) {
                 for (j, &v) in row.iter().enumerate().take(n) {
-                    let d = &mut c[c_off + (i + di) * rsc + j * csc];
+                    let d = &mut c.data[c.off + (i + di) * c.rs + j * c.cs];
                     *d = d.add(v);
                 }
             }
