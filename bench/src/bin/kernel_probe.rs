@@ -26,10 +26,12 @@ fn run(m: usize, n: usize, k: usize) -> f64 {
                 rs: n,
                 cs: 1,
             },
-            &mut c,
-            0,
-            n,
-            1,
+            MatMut {
+                data: &mut c,
+                off: 0,
+                rs: n,
+                cs: 1,
+            },
         );
     });
     2.0 * (m * n * k) as f64 / t.as_secs_f64() / 1e9
