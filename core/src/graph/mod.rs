@@ -8,26 +8,32 @@
 //! (`Graph`) or a fixed-capacity `heapless::Vec` ([`StaticGraph`]) for firmware.
 //!
 //! ```
-//! # #[cfg(feature = "alloc")] {
+//! # #[cfg(feature = "alloc")]
+//! # fn main() -> tensile_core::Result<()> {
 //! use tensile_core::graph::{Graph, Training};
 //! use tensile_core::{DType, Reference};
+//! // y = x w, fitted to t by SGD: w should become [1, 2, 3].
 //! let mut g = Graph::new();
-//! let x = g.input("x", DType::F32, &[4, 3]).unwrap();
-//! let w = g.param("w", DType::F32, &[3, 1]).unwrap();
-//! let y = g.matmul(x, w).unwrap();
-//! let t = g.input("t", DType::F32, &[4, 1]).unwrap();
-//! let loss = g.mse(y, t).unwrap();
-//! g.backward(loss).unwrap();
-//! let stats = g.plan(&[loss], Training::Sgd(Default::default())).unwrap();
+//! let x = g.input("x", DType::F32, &[4, 3])?;
+//! let w = g.param("w", DType::F32, &[3, 1])?;
+//! let y = g.matmul(x, w)?;
+//! let t = g.input("t", DType::F32, &[4, 1])?;
+//! let loss = g.mse(y, t)?;
+//! g.backward(loss)?; // gradient nodes, derived once
+//! let stats = g.plan(&[loss], Training::Sgd(Default::default()))?;
 //! assert!(stats.bytes < stats.unplanned_bytes);
-//! let mut s = g.session(Reference).unwrap();
-//! s.input_mut::<f32>(x).unwrap().copy_from_slice(&[1., 0., 0., 0., 1., 0., 0., 0., 1., 1., 1., 1.]);
-//! s.input_mut::<f32>(t).unwrap().copy_from_slice(&[1., 2., 3., 6.]);
-//! s.set_lr(0.1).unwrap();
-//! for _ in 0..200 { s.train_step().unwrap(); }
-//! let w_now = s.read::<f32>(w).unwrap();
-//! assert!((w_now.get(&[2, 0]).unwrap() - 3.0).abs() < 1e-3);
+//! let mut s = g.session(Reference)?; // the only allocation: the arena
+//! s.input_mut::<f32>(x)?.copy_from_slice(&[1., 0., 0., 0., 1., 0., 0., 0., 1., 1., 1., 1.]);
+//! s.input_mut::<f32>(t)?.copy_from_slice(&[1., 2., 3., 6.]);
+//! s.set_lr(0.1)?;
+//! for _ in 0..200 {
+//!     s.train_step()?; // forward, backward, SGD: no allocation
+//! }
+//! assert!((s.read::<f32>(w)?.get(&[2, 0])? - 3.0).abs() < 1e-3);
+//! # Ok(())
 //! # }
+//! # #[cfg(not(feature = "alloc"))]
+//! # fn main() {}
 //! ```
 
 mod build;
