@@ -7,12 +7,15 @@
 //! gradient to its `.grad()` (gradients accumulate, as in PyTorch) and frees the tape.
 //!
 //! ```
+//! # fn main() -> tensile_core::Result<()> {
 //! use tensile_core::{Reference, Tensor};
 //! let x = Tensor::<f32, Reference>::from([[5., 8.], [4., 6.]]).requires_grad();
-//! let y = x.pow(3.0).unwrap().sum_all().unwrap();
-//! y.backward().unwrap();
-//! let g = x.grad().unwrap();
-//! assert_eq!(g.to_vec().unwrap(), vec![75.0, 192.0, 48.0, 108.0]); // 3x²
+//! let y = x.pow(3.0)?.sum_all()?;
+//! y.backward()?;
+//! let g = x.grad().expect("a gradient reached x");
+//! assert_eq!(g.to_vec()?, vec![75.0, 192.0, 48.0, 108.0]); // 3x²
+//! # Ok(())
+//! # }
 //! ```
 
 use std::cell::RefCell;

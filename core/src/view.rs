@@ -37,15 +37,18 @@ pub struct TensorBase<S: Storage> {
 /// A read-only tensor over a caller's slice (zero-copy, no allocation).
 ///
 /// ```
+/// # fn main() -> tensile_core::Result<()> {
 /// use tensile_core::{Reference, TensorView, TensorViewMut, UnaryOp};
 /// let data = [1.0f32, 2.0, 3.0, 4.0, 5.0, 6.0];
-/// let x = TensorView::new(&data, [2, 3]).unwrap();
-/// let xt = x.transpose(0, 1).unwrap(); // a layout rewrite, no copy
-/// assert_eq!(xt.get(&[2, 1]).unwrap(), 6.0);
+/// let x = TensorView::new(&data, [2, 3])?;
+/// let xt = x.transpose(0, 1)?; // a layout rewrite, no copy
+/// assert_eq!(xt.get(&[2, 1])?, 6.0);
 /// let mut out = [0.0f32; 6];
-/// let mut y = TensorViewMut::new(&mut out, [3, 2]).unwrap();
-/// xt.unary_into(&Reference, UnaryOp::Neg, &mut y).unwrap();
+/// let mut y = TensorViewMut::new(&mut out, [3, 2])?;
+/// xt.unary_into(&Reference, UnaryOp::Neg, &mut y)?; // into the caller's buffer
 /// assert_eq!(out, [-1.0, -4.0, -2.0, -5.0, -3.0, -6.0]);
+/// # Ok(())
+/// # }
 /// ```
 pub type TensorView<'a, E> = TensorBase<&'a [E]>;
 
