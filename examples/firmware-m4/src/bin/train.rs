@@ -64,7 +64,49 @@ fn argmax(row: impl Iterator<Item = f32>) -> usize {
     best.0
 }
 
+/// The device's matmul against a plain triple loop on a ragged shape (full 4 × 4 tiles and
+/// edges), so a wrong kernel on this target fails the run before training.
+fn check_matmul() -> Result<f32> {
+    const M: usize = 12;
+    const K: usize = 37;
+    const N: usize = 9;
+    let mut a = [0f32; M * K];
+    let mut b = [0f32; K * N];
+    for (i, v) in a.iter_mut().enumerate() {
+        *v = ((i * 7 % 13) as f32 - 6.0) * 0.125;
+    }
+    for (i, v) in b.iter_mut().enumerate() {
+        *v = ((i * 5 % 11) as f32 - 5.0) * 0.25;
+    }
+    let mut c = [0f32; M * N];
+    TensorView::new(&a, [M, K])?.matmul_into(
+        &Cpu,
+        &TensorView::new(&b, [K, N])?,
+        &mut TensorViewMut::new(&mut c, [M, N])?,
+    )?;
+    let mut worst = 0f32;
+    for i in 0..M {
+        for j in 0..N {
+            let want: f32 = (0..K).map(|p| a[i * K + p] * b[p * N + j]).sum();
+            worst = worst.max((c[i * N + j] - want).abs());
+        }
+    }
+    Ok(worst)
+}
+
 fn run() -> Result<f32> {
+    let worst = check_matmul()?;
+    defmt::info!(
+        "matmul check: largest difference from a plain loop {=f32}",
+        worst
+    );
+    if worst > 1e-4 {
+        return Err(tensile_core::Error::new(
+            tensile_core::ErrorKind::Device,
+            "matmul",
+            tensile_core::Context::Message("the matmul kernel disagrees with a plain loop"),
+        ));
+    }
     let (n_train, n_test) = counts();
     defmt::info!(
         "tensile firmware: {=usize} train / {=usize} test digits in flash",
