@@ -55,13 +55,15 @@ unsafe fn scalar<E: tensile_core::Float>(
 mod x86 {
     use core::arch::x86_64::*;
 
-    /// An AVX-512 kernel: 6 × 4 vectors (24 zmm accumulators; one broadcast feeds four FMAs,
-    /// which keeps the shuffle traffic of broadcasts off the FMA pipes on AMD).
-    macro_rules! avx512_kernel {
-        ($name:ident, $t:ty, $lanes:expr, $zero:ident, $load:ident, $store:ident, $set1:ident, $fma:ident, $add:ident) => {
+    /// A 6-row kernel of `V` vectors per row: AVX-512 with V = 4 (24 zmm accumulators; one
+    /// broadcast feeds four FMAs, which keeps the shuffle traffic of broadcasts off the FMA
+    /// pipes on AMD), AVX2 + FMA with V = 2 (12 ymm accumulators).
+    macro_rules! fma_kernel {
+        ($name:ident, $feature:literal, $t:ty, $lanes:expr, $v:expr, $zero:ident, $load:ident, $store:ident, $set1:ident, $fma:ident, $add:ident) => {
             /// # Safety
-            /// AVX-512F available; panels and tile sized as in `GemmElem::kernel` (NR = 4 × lanes).
-            #[target_feature(enable = "avx512f")]
+            /// The target feature is available; panels and tile sized as in
+            /// `GemmElem::kernel` (NR = V × lanes).
+            #[target_feature(enable = $feature)]
             pub unsafe fn $name(
                 k: usize,
                 a: *const $t,
@@ -72,21 +74,19 @@ mod x86 {
                 acc_c: bool,
             ) {
                 const MR: usize = 6;
-                let mut acc = [[$zero(); 4]; MR];
+                let mut acc = [[$zero(); $v]; MR];
                 for p in 0..k {
-                    // SAFETY: row p of the B panel has 4 × lanes values; A's column p has 6.
+                    // SAFETY: row p of the B panel has V × lanes values; A's column p has 6.
                     unsafe {
                         let bp = b.add(p * ldb);
-                        let bv = [
-                            $load(bp),
-                            $load(bp.add($lanes)),
-                            $load(bp.add(2 * $lanes)),
-                            $load(bp.add(3 * $lanes)),
-                        ];
+                        let mut bv = [$zero(); $v];
+                        for (v, x) in bv.iter_mut().enumerate() {
+                            *x = $load(bp.add(v * $lanes));
+                        }
                         let ap = a.add(p * MR);
                         for i in 0..MR {
                             let ai = $set1(*ap.add(i));
-                            for v in 0..4 {
+                            for v in 0..$v {
                                 acc[i][v] = $fma(ai, bv[v], acc[i][v]);
                             }
                         }
@@ -94,7 +94,7 @@ mod x86 {
                 }
                 for (i, row) in acc.iter().enumerate() {
                     for (v, &x) in row.iter().enumerate() {
-                        // SAFETY: C's tile is 6 rows of 4 × lanes values at stride rsc.
+                        // SAFETY: C's tile is 6 rows of V × lanes values at stride rsc.
                         unsafe {
                             let d = c.add(i * rsc + v * $lanes);
                             let y = if acc_c { $add($load(d), x) } else { x };
@@ -106,56 +106,12 @@ mod x86 {
         };
     }
 
-    /// An AVX2 + FMA kernel: 6 × 2 vectors (12 ymm accumulators).
-    macro_rules! avx2_kernel {
-        ($name:ident, $t:ty, $lanes:expr, $zero:ident, $load:ident, $store:ident, $bcast:ident, $fma:ident, $add:ident) => {
-            /// # Safety
-            /// AVX2 and FMA available; panels and tile sized as in `GemmElem::kernel`
-            /// (NR = 2 × lanes).
-            #[target_feature(enable = "avx2,fma")]
-            pub unsafe fn $name(
-                k: usize,
-                a: *const $t,
-                b: *const $t,
-                ldb: usize,
-                c: *mut $t,
-                rsc: usize,
-                acc_c: bool,
-            ) {
-                const MR: usize = 6;
-                let mut acc = [[$zero(); 2]; MR];
-                for p in 0..k {
-                    // SAFETY: row p of the B panel has 2 × lanes values; A's column p has 6.
-                    unsafe {
-                        let bp = b.add(p * ldb);
-                        let bv = [$load(bp), $load(bp.add($lanes))];
-                        let ap = a.add(p * MR);
-                        for i in 0..MR {
-                            let ai = $bcast(&*ap.add(i));
-                            for v in 0..2 {
-                                acc[i][v] = $fma(ai, bv[v], acc[i][v]);
-                            }
-                        }
-                    }
-                }
-                for (i, row) in acc.iter().enumerate() {
-                    for (v, &x) in row.iter().enumerate() {
-                        // SAFETY: C's tile is 6 rows of 2 × lanes values at stride rsc.
-                        unsafe {
-                            let d = c.add(i * rsc + v * $lanes);
-                            let y = if acc_c { $add($load(d), x) } else { x };
-                            $store(d, y);
-                        }
-                    }
-                }
-            }
-        };
-    }
-
-    avx512_kernel!(
+    fma_kernel!(
         f32_avx512,
+        "avx512f",
         f32,
         16,
+        4,
         _mm512_setzero_ps,
         _mm512_loadu_ps,
         _mm512_storeu_ps,
@@ -163,10 +119,12 @@ mod x86 {
         _mm512_fmadd_ps,
         _mm512_add_ps
     );
-    avx512_kernel!(
+    fma_kernel!(
         f64_avx512,
+        "avx512f",
         f64,
         8,
+        4,
         _mm512_setzero_pd,
         _mm512_loadu_pd,
         _mm512_storeu_pd,
@@ -174,25 +132,29 @@ mod x86 {
         _mm512_fmadd_pd,
         _mm512_add_pd
     );
-    avx2_kernel!(
+    fma_kernel!(
         f32_avx2,
+        "avx2,fma",
         f32,
         8,
+        2,
         _mm256_setzero_ps,
         _mm256_loadu_ps,
         _mm256_storeu_ps,
-        _mm256_broadcast_ss,
+        _mm256_set1_ps,
         _mm256_fmadd_ps,
         _mm256_add_ps
     );
-    avx2_kernel!(
+    fma_kernel!(
         f64_avx2,
+        "avx2,fma",
         f64,
         4,
+        2,
         _mm256_setzero_pd,
         _mm256_loadu_pd,
         _mm256_storeu_pd,
-        _mm256_broadcast_sd,
+        _mm256_set1_pd,
         _mm256_fmadd_pd,
         _mm256_add_pd
     );
