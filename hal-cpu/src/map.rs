@@ -18,7 +18,7 @@ impl Map for Cpu {
         y: &mut [B],
         yl: &Layout,
     ) -> Result<()> {
-        multiversion!(unary_runs(op, x, xl, y, yl));
+        unary_isa(op, x, xl, y, yl);
         Ok(())
     }
 
@@ -40,10 +40,13 @@ impl Map for Cpu {
             unsafe { stream::binary_streaming(op, a, al, b, bl, y, yl) };
             return Ok(());
         }
-        multiversion!(binary_runs(op, a, al, b, bl, y, yl));
+        binary_isa(op, a, al, b, bl, y, yl);
         Ok(())
     }
 }
+
+multiversion!(fn unary_isa<A: Elem, B: Elem, O: UnaryFn<A, B>>(op: O, x: &[A], xl: &Layout, y: &mut [B], yl: &Layout) => unary_runs);
+multiversion!(fn binary_isa<E: Elem, O: BinaryFn<E>>(op: O, a: &[E], al: &Layout, b: &[E], bl: &Layout, y: &mut [E], yl: &Layout) => binary_runs);
 
 #[inline(always)]
 fn unary_runs<A: Elem, B: Elem, O: UnaryFn<A, B>>(
