@@ -56,13 +56,13 @@ mod view;
 
 #[cfg(feature = "std")]
 pub use autograd::{Var, VarOperand};
-pub use device::{Alloc, Backend, Device, Host, Map, MatMul, Reduce, Update, UpdateFn};
+pub use device::{Alloc, ArenaMem, Backend, Device, Host, Map, MatMul, Reduce, Update, UpdateFn};
 pub use display::fmt_tensor;
 pub use dtype::{DType, Elem, Float};
 pub use error::{Context, Error, ErrorKind, Result};
 pub use iter::{for_each_offset, NdIter};
 pub use layout::{resolve_reshape, Layout};
-pub use ops::{BinaryOp, Extremum, ReduceOp, UnaryOp};
+pub use ops::{BinaryOp, Extremum, MapKind, ReduceOp, UnaryOp, UpdateKind};
 pub use rand::Rng;
 pub use reference::{for_each_reduction, Reference};
 pub use shape::{broadcast_shapes, normalize_axis, Axes, IntoShape, Shape, MAX_RANK};

@@ -36,6 +36,79 @@ pub trait Host: Backend {
     fn slice<E: Elem>(m: &Self::Mem<E>) -> &[E];
 }
 
+/// Devices a planned graph can run on: untyped memory an arena is carved from. Every [`Host`]
+/// device has it with `Bytes = [u8]`; a GPU device implements it over its own memory. Exec
+/// splits an arena only through these functions, so the borrow checker keeps the regions a
+/// kernel writes apart from those it reads on every device.
+pub trait ArenaMem: Backend {
+    /// Untyped memory (`[u8]` on the host).
+    type Bytes: ?Sized;
+    /// The length in bytes.
+    fn bytes_len(b: &Self::Bytes) -> usize;
+    /// The address of the first byte (for alignment).
+    fn bytes_addr(b: &Self::Bytes) -> usize;
+    /// `b[..mid]` and `b[mid..]` (`mid <= len`, checked by the caller).
+    fn split_bytes(b: &Self::Bytes, mid: usize) -> (&Self::Bytes, &Self::Bytes);
+    /// `b[..mid]` and `b[mid..]`, mutably.
+    fn split_bytes_mut(b: &mut Self::Bytes, mid: usize) -> (&mut Self::Bytes, &mut Self::Bytes);
+    /// The bytes as elements of `E` (an error when misaligned).
+    fn typed<E: Elem>(b: &Self::Bytes) -> Result<&Self::Mem<E>>;
+    /// The bytes as mutable elements of `E`.
+    fn typed_mut<E: Elem>(b: &mut Self::Bytes) -> Result<&mut Self::Mem<E>>;
+    /// Copies host bytes in (`src.len() == len`, checked by the caller).
+    fn write_bytes(&self, dst: &mut Self::Bytes, src: &[u8]) -> Result<()>;
+    /// Copies bytes out to the host (`dst.len() == len`), after queued work is done.
+    fn read_bytes(&self, src: &Self::Bytes, dst: &mut [u8]) -> Result<()>;
+    /// Sets every byte to zero.
+    fn zero_bytes(&self, dst: &mut Self::Bytes) -> Result<()>;
+}
+
+fn misaligned() -> crate::error::Error {
+    crate::error::Error::msg(
+        crate::error::ErrorKind::InvalidData,
+        "exec",
+        "misaligned arena region",
+    )
+}
+
+impl<D: Host> ArenaMem for D {
+    type Bytes = [u8];
+    fn bytes_len(b: &[u8]) -> usize {
+        b.len()
+    }
+    fn bytes_addr(b: &[u8]) -> usize {
+        b.as_ptr() as usize
+    }
+    fn split_bytes(b: &[u8], mid: usize) -> (&[u8], &[u8]) {
+        b.split_at(mid)
+    }
+    fn split_bytes_mut(b: &mut [u8], mid: usize) -> (&mut [u8], &mut [u8]) {
+        b.split_at_mut(mid)
+    }
+    fn typed<E: Elem>(b: &[u8]) -> Result<&Self::Mem<E>> {
+        Ok(D::mem(
+            bytemuck::try_cast_slice(b).map_err(|_| misaligned())?,
+        ))
+    }
+    fn typed_mut<E: Elem>(b: &mut [u8]) -> Result<&mut Self::Mem<E>> {
+        Ok(D::mem_mut(
+            bytemuck::try_cast_slice_mut(b).map_err(|_| misaligned())?,
+        ))
+    }
+    fn write_bytes(&self, dst: &mut [u8], src: &[u8]) -> Result<()> {
+        dst.copy_from_slice(src);
+        Ok(())
+    }
+    fn read_bytes(&self, src: &[u8], dst: &mut [u8]) -> Result<()> {
+        dst.copy_from_slice(src);
+        Ok(())
+    }
+    fn zero_bytes(&self, dst: &mut [u8]) -> Result<()> {
+        dst.fill(0);
+        Ok(())
+    }
+}
+
 /// Elementwise kernels. Input and output layouts have the same shape (broadcast dims have
 /// stride 0); the output layout has no stride-0 dims and does not overlap itself.
 pub trait Map: Backend {
@@ -151,6 +224,8 @@ pub trait UpdateFn<E: Elem>: Copy + Send + Sync + 'static {
     const NAME: &'static str;
     /// State values kept per parameter element (0, 1 or 2).
     const STATE: usize;
+    /// Which optimizer this is (for devices that generate kernels instead of calling `apply`).
+    fn kind(&self) -> crate::ops::UpdateKind;
     /// Per-call coefficients from the learning rate and the (already incremented) step.
     fn prepare(&self, lr: E, step: E) -> [E; 4];
     /// Updates one parameter element and its state from its gradient.

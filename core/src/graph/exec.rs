@@ -5,7 +5,7 @@
 
 use super::plan::{GraphPlan, Training, ARENA_ALIGN};
 use super::{Fill, GraphBase, Node, NodeId, NodeStore, Op};
-use crate::device::{Host, Map, MatMul, Reduce, Update};
+use crate::device::{ArenaMem, Host, Map, MatMul, Reduce, Update};
 use crate::dtype::{DType, Elem, Float};
 use crate::error::{Error, ErrorKind, Result};
 use crate::layout::Layout;
@@ -13,48 +13,77 @@ use crate::ops::{self, Adam, BinaryOp, ScalarRhs, Sgd};
 use crate::shape::MAX_RANK;
 use crate::view::TensorView;
 
-/// Up to three written regions and the read-only gaps between them.
-struct Carved<'a> {
-    muts: [Option<&'a mut [u8]>; 3],
-    gaps: [(usize, &'a [u8]); 4],
-    ngaps: usize,
+fn bad_region() -> Error {
+    Error::msg(ErrorKind::InvalidData, "exec", "plan regions overlap")
 }
 
-fn carve<'a>(mut rest: &'a mut [u8], regions: &[(usize, usize)]) -> Result<Carved<'a>> {
-    let bad = || Error::msg(ErrorKind::InvalidData, "exec", "plan regions overlap");
+/// `b[off..off + len]`, checked.
+fn sub<D: ArenaMem>(b: &D::Bytes, off: usize, len: usize) -> Result<&D::Bytes> {
+    let end = off.checked_add(len).ok_or_else(bad_region)?;
+    if end > D::bytes_len(b) {
+        return Err(bad_region());
+    }
+    let (_, r) = D::split_bytes(b, off);
+    Ok(D::split_bytes(r, len).0)
+}
+
+/// `b[off..off + len]`, checked and mutable.
+fn sub_mut<D: ArenaMem>(b: &mut D::Bytes, off: usize, len: usize) -> Result<&mut D::Bytes> {
+    let end = off.checked_add(len).ok_or_else(bad_region)?;
+    if end > D::bytes_len(b) {
+        return Err(bad_region());
+    }
+    let (_, r) = D::split_bytes_mut(b, off);
+    Ok(D::split_bytes_mut(r, len).0)
+}
+
+/// Up to three written regions and the read-only gaps between them.
+struct Carved<'a, D: ArenaMem> {
+    muts: [Option<&'a mut D::Bytes>; 3],
+    gaps: [Option<(usize, &'a D::Bytes)>; 4],
+}
+
+fn carve<'a, D: ArenaMem>(
+    mut rest: &'a mut D::Bytes,
+    regions: &[(usize, usize)],
+) -> Result<Carved<'a, D>> {
     let mut order = [0usize, 1, 2];
     let m = regions.len().min(3);
-    order[..m].sort_unstable_by_key(|&i| regions[i].0);
+    // Three at most: an insertion sort keeps the general sort out of firmware.
+    for a in 1..m {
+        let mut b = a;
+        while b > 0 && regions[order[b - 1]].0 > regions[order[b]].0 {
+            order.swap(b - 1, b);
+            b -= 1;
+        }
+    }
     let mut out = Carved {
         muts: [None, None, None],
-        gaps: [(0, &[][..]); 4],
-        ngaps: 0,
+        gaps: [None, None, None, None],
     };
     let mut pos = 0usize;
-    for &i in &order[..m] {
+    for (k, &i) in order[..m].iter().enumerate() {
         let (off, len) = regions[i];
-        let end = off.checked_add(len).ok_or_else(bad)?;
-        if off < pos || end - pos > rest.len() {
-            return Err(bad());
+        let end = off.checked_add(len).ok_or_else(bad_region)?;
+        if off < pos || end - pos > D::bytes_len(rest) {
+            return Err(bad_region());
         }
-        let (gap, r) = core::mem::take(&mut rest).split_at_mut(off - pos);
-        let (mine, r) = r.split_at_mut(len);
-        out.gaps[out.ngaps] = (pos, gap);
-        out.ngaps += 1;
+        let (gap, r) = D::split_bytes_mut(rest, off - pos);
+        let (mine, r) = D::split_bytes_mut(r, len);
+        out.gaps[k] = Some((pos, gap));
         out.muts[i] = Some(mine);
         rest = r;
-        pos = off + len;
+        pos = end;
     }
-    out.gaps[out.ngaps] = (pos, rest);
-    out.ngaps += 1;
+    out.gaps[m] = Some((pos, rest));
     Ok(out)
 }
 
-impl<'a> Carved<'a> {
-    fn read(&self, off: usize, len: usize) -> Result<&'a [u8]> {
-        for &(start, gap) in &self.gaps[..self.ngaps] {
-            if off >= start && off + len <= start + gap.len() {
-                return Ok(&gap[off - start..off - start + len]);
+impl<'a, D: ArenaMem> Carved<'a, D> {
+    fn read(&self, off: usize, len: usize) -> Result<&'a D::Bytes> {
+        for &(start, gap) in self.gaps.iter().flatten() {
+            if off >= start && off + len <= start + D::bytes_len(gap) {
+                return sub::<D>(gap, off - start, len);
             }
         }
         Err(Error::msg(
@@ -63,23 +92,13 @@ impl<'a> Carved<'a> {
             "a read region overlaps a written one",
         ))
     }
-    fn take(&mut self, i: usize) -> Result<&'a mut [u8]> {
+    fn take(&mut self, i: usize) -> Result<&'a mut D::Bytes> {
         self.muts[i].take().ok_or(Error::msg(
             ErrorKind::InvalidData,
             "exec",
             "region taken twice",
         ))
     }
-}
-
-fn typed<E: Elem>(b: &[u8]) -> Result<&[E]> {
-    bytemuck::try_cast_slice(b)
-        .map_err(|_| Error::msg(ErrorKind::InvalidData, "exec", "misaligned arena region"))
-}
-
-fn typed_mut<E: Elem>(b: &mut [u8]) -> Result<&mut [E]> {
-    bytemuck::try_cast_slice_mut(b)
-        .map_err(|_| Error::msg(ErrorKind::InvalidData, "exec", "misaligned arena region"))
 }
 
 /// Calls `$body` with `$E` bound to the Rust type of a float dtype.
@@ -133,10 +152,13 @@ macro_rules! with_elem {
 }
 
 /// A planned graph bound to a device and an arena. Build it with [`Exec::new`] over a
-/// caller's buffer (firmware: a `static mut [u8; N]` of the plan's size), or with
-/// `GraphBase::session` under `alloc`.
-#[derive(Debug)]
-pub struct Exec<'g, S, D, A> {
+/// caller's buffer (firmware: a `static mut [u8; N]` of the plan's size; a GPU: one device
+/// allocation of the plan's size), or with `GraphBase::session` under `alloc`.
+///
+/// On host devices, [`input_mut`](Self::input_mut) and [`read`](Self::read) give slices and
+/// views of the arena itself; on every device, [`write`](Self::write),
+/// [`read_into`](Self::read_into) and (`alloc`) [`fetch`](Self::fetch) copy values in and out.
+pub struct Exec<'g, S, D: ArenaMem, A> {
     graph: &'g GraphBase<S>,
     dev: D,
     arena: A,
@@ -144,11 +166,20 @@ pub struct Exec<'g, S, D, A> {
     plan: GraphPlan,
 }
 
+impl<S, D: ArenaMem, A> core::fmt::Debug for Exec<'_, S, D, A> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Exec")
+            .field("device", &self.dev)
+            .field("plan", &self.plan)
+            .finish_non_exhaustive()
+    }
+}
+
 impl<'g, S, D, A> Exec<'g, S, D, A>
 where
     S: NodeStore,
-    D: Host + Map + Reduce + MatMul + Update,
-    A: AsMut<[u8]> + AsRef<[u8]>,
+    D: ArenaMem + Map + Reduce + MatMul + Update,
+    A: AsMut<D::Bytes> + AsRef<D::Bytes>,
 {
     /// Binds `graph` (planned) to `dev` and `arena`, which must hold the plan's bytes after
     /// aligning its start to [`ARENA_ALIGN`]; a smaller arena is `buffer_too_small` and says
@@ -161,12 +192,12 @@ where
             "plan the graph before running it",
         ))?;
         let buf = arena.as_mut();
-        let start = buf.as_ptr().align_offset(ARENA_ALIGN);
+        let start = (ARENA_ALIGN - D::bytes_addr(buf) % ARENA_ALIGN) % ARENA_ALIGN;
         let needed = plan.bytes.saturating_add(start);
-        if buf.len() < needed {
-            return Err(Error::buffer_too_small("arena", needed, buf.len()));
+        if D::bytes_len(buf) < needed {
+            return Err(Error::buffer_too_small("arena", needed, D::bytes_len(buf)));
         }
-        buf[start..needed].fill(0);
+        dev.zero_bytes(sub_mut::<D>(buf, start, plan.bytes)?)?;
         let mut ex = Exec {
             graph,
             dev,
@@ -182,13 +213,21 @@ where
         Ok(ex)
     }
 
-    fn bytes(&mut self) -> &mut [u8] {
-        let (s, n) = (self.start, self.plan.bytes);
-        &mut self.arena.as_mut()[s..s + n]
+    /// The device this runs on.
+    pub fn device(&self) -> &D {
+        &self.dev
     }
 
-    fn bytes_ref(&self) -> &[u8] {
-        &self.arena.as_ref()[self.start..self.start + self.plan.bytes]
+    fn bytes(&mut self) -> &mut D::Bytes {
+        let (s, n) = (self.start, self.plan.bytes);
+        let (_, r) = D::split_bytes_mut(self.arena.as_mut(), s);
+        D::split_bytes_mut(r, n).0
+    }
+
+    fn bytes_ref(&self) -> &D::Bytes {
+        let (s, n) = (self.start, self.plan.bytes);
+        let (_, r) = D::split_bytes(self.arena.as_ref(), s);
+        D::split_bytes(r, n).0
     }
 
     fn node(&self, id: NodeId) -> Result<&'g Node> {
@@ -218,24 +257,46 @@ where
         ))
     }
 
-    fn fill_const(&mut self, i: usize, n: &Node, fill: Fill) -> Result<()> {
-        let (off, len) = self.region(i as NodeId)?;
-        let dims = *n.shape();
-        let bytes = &mut self.bytes()[off..off + len];
-        with_elem!(n.dtype, E => {
-            let v = typed_mut::<E>(bytes)?;
-            match fill {
-                Fill::Value(x) => v.fill(E::from_f64(x)),
-                Fill::Iota { axis } => {
-                    let a = axis as usize;
-                    let inner: usize = dims.dims()[a + 1..].iter().product();
-                    let d = dims.dims()[a];
-                    for (k, e) in v.iter_mut().enumerate() {
-                        *e = E::from_usize((k / inner.max(1)) % d.max(1));
-                    }
-                }
+    /// Writes `count` elements computed by `value(k)` at byte `off`, a stack chunk at a time
+    /// (start-up work, so one code path serves host and device memory).
+    #[inline(never)]
+    fn write_with<E: Elem>(
+        &mut self,
+        off: usize,
+        count: usize,
+        value: impl Fn(usize) -> E,
+    ) -> Result<()> {
+        const CHUNK: usize = 64;
+        let es = E::DTYPE.size();
+        let mut chunk = [E::ZERO; CHUNK];
+        let mut k = 0;
+        while k < count {
+            let m = CHUNK.min(count - k);
+            for (j, c) in chunk[..m].iter_mut().enumerate() {
+                *c = value(k + j);
             }
-            Ok(())
+            let dev = self.dev.clone();
+            let dst = sub_mut::<D>(self.bytes(), off + k * es, m * es)?;
+            dev.write_bytes(dst, bytemuck::cast_slice(&chunk[..m]))?;
+            k += m;
+        }
+        Ok(())
+    }
+
+    fn fill_const(&mut self, i: usize, n: &Node, fill: Fill) -> Result<()> {
+        let (off, _) = self.region(i as NodeId)?;
+        let dims = *n.shape();
+        let count = dims.numel();
+        with_elem!(n.dtype, E => match fill {
+            // The arena starts zeroed.
+            Fill::Value(0.0) => Ok(()),
+            Fill::Value(x) => self.write_with(off, count, |_| E::from_f64(x)),
+            Fill::Iota { axis } => {
+                let a = axis as usize;
+                let inner: usize = dims.dims()[a + 1..].iter().product();
+                let d = dims.dims()[a];
+                self.write_with(off, count, |k| E::from_usize((k / inner.max(1)) % d.max(1)))
+            }
         })
     }
 
@@ -251,8 +312,8 @@ where
         Ok(())
     }
 
-    /// The buffer of an input or parameter, to write data or initial values into.
-    pub fn input_mut<E: Elem>(&mut self, id: NodeId) -> Result<&mut [E]> {
+    /// The byte region of an input or parameter the caller may write.
+    fn input_region<E: Elem>(&self, id: NodeId) -> Result<(usize, usize)> {
         let n = self.node(id)?;
         if !matches!(n.op, Op::Input | Op::Param) {
             return Err(Error::msg(
@@ -263,31 +324,73 @@ where
             .at_node(id));
         }
         Self::check_dtype::<E>(n, id)?;
-        let (off, len) = self.region(id)?;
-        typed_mut(&mut self.bytes()[off..off + len])
+        self.region(id)
     }
 
-    /// Same as [`input_mut`](Self::input_mut), for parameters.
-    pub fn param_mut<E: Elem>(&mut self, id: NodeId) -> Result<&mut [E]> {
-        self.input_mut(id)
+    /// Copies `data` (all of the node's elements, row-major) into an input or parameter.
+    pub fn write<E: Elem>(&mut self, id: NodeId, data: &[E]) -> Result<()> {
+        let (off, len) = self.input_region::<E>(id)?;
+        let src: &[u8] = bytemuck::cast_slice(data);
+        if src.len() != len {
+            return Err(Error::msg(
+                ErrorKind::ShapeMismatch,
+                "write",
+                "the data must hold every element of the node",
+            )
+            .at_node(id));
+        }
+        let dev = self.dev.clone();
+        dev.write_bytes(sub_mut::<D>(self.bytes(), off, len)?, src)
     }
 
-    /// A view of node `id`'s current value (any node of the plan: outputs, parameters, ...).
-    pub fn read<E: Elem>(&self, id: NodeId) -> Result<TensorView<'_, E>> {
+    /// Copies node `id`'s value to `dst` (row-major), after queued work is done. The node must
+    /// be laid out contiguously in its buffer (every computed node and input is); use
+    /// [`fetch`](Self::fetch) for views.
+    pub fn read_into<E: Elem>(&self, id: NodeId, dst: &mut [E]) -> Result<()> {
+        let n = self.node(id)?;
+        Self::check_dtype::<E>(n, id)?;
+        if !n.layout.is_contiguous() || n.layout.offset() != 0 {
+            return Err(
+                Error::msg(ErrorKind::InvalidData, "read", "a strided view: use fetch").at_node(id),
+            );
+        }
+        let (off, _) = self.region(id)?;
+        let len = n.shape().numel() * E::DTYPE.size();
+        let out: &mut [u8] = bytemuck::cast_slice_mut(dst);
+        if out.len() != len {
+            return Err(Error::buffer_too_small("read", len, out.len()).at_node(id));
+        }
+        self.dev
+            .read_bytes(sub::<D>(self.bytes_ref(), off, len)?, out)
+    }
+
+    /// Node `id`'s value as a host tensor (any node of the plan, views included).
+    #[cfg(feature = "alloc")]
+    pub fn fetch<E: Elem>(&self, id: NodeId) -> Result<crate::tensor::Tensor<E>> {
         let n = self.node(id)?;
         Self::check_dtype::<E>(n, id)?;
         let (off, len) = self.region(id)?;
-        TensorView::with_layout(typed(&self.bytes_ref()[off..off + len])?, n.layout)
+        let mut buf = alloc::vec![E::ZERO; len / E::DTYPE.size()];
+        self.dev.read_bytes(
+            sub::<D>(self.bytes_ref(), off, len)?,
+            bytemuck::cast_slice_mut(&mut buf),
+        )?;
+        let view = TensorView::with_layout(&buf, n.layout)?;
+        crate::tensor::Tensor::from_vec(view.iter().collect(), *n.shape())
     }
 
-    /// A view of ∂loss/∂`id` (a parameter or grad input) after [`backward`](Self::backward).
-    pub fn grad<E: Elem>(&self, id: NodeId) -> Result<TensorView<'_, E>> {
-        let g = self.node(id)?.grad.ok_or(Error::msg(
+    /// ∂loss/∂`id` as a host tensor (after [`backward`](Self::backward)).
+    #[cfg(feature = "alloc")]
+    pub fn fetch_grad<E: Elem>(&self, id: NodeId) -> Result<crate::tensor::Tensor<E>> {
+        self.fetch(self.grad_node(id)?)
+    }
+
+    fn grad_node(&self, id: NodeId) -> Result<NodeId> {
+        self.node(id)?.grad.ok_or(Error::msg(
             ErrorKind::InvalidData,
             "grad",
             "no gradient reaches this node",
-        ))?;
-        self.read(g)
+        ))
     }
 
     /// Runs the forward nodes of the plan.
@@ -316,10 +419,11 @@ where
 
     /// Sets every gradient of a parameter or grad input to zero.
     pub fn zero_grad(&mut self) -> Result<()> {
+        let dev = self.dev.clone();
         for n in self.graph.nodes() {
             if let (true, Some(g)) = (n.plan.needed, n.grad) {
                 let (off, len) = self.region(g)?;
-                self.bytes()[off..off + len].fill(0);
+                dev.zero_bytes(sub_mut::<D>(self.bytes(), off, len)?)?;
             }
         }
         Ok(())
@@ -339,20 +443,18 @@ where
     /// Sets the learning rate (kept in device memory, read by every update).
     pub fn set_lr(&mut self, lr: f64) -> Result<()> {
         let off = self.hyper_region()?;
-        let dt = self.plan.hyper_dtype;
-        let b = &mut self.bytes()[off..off + 2 * dt.size()];
-        with_float!(dt, E => {
-            typed_mut::<E>(b)?[0] = E::from_f64(lr);
-            Ok(())
-        })
+        with_float!(self.plan.hyper_dtype, E => self.write_with(off, 1, |_| E::from_f64(lr)))
     }
 
     /// The optimizer steps taken so far.
     pub fn step_count(&self) -> Result<u64> {
         let off = self.hyper_region()?;
-        let dt = self.plan.hyper_dtype;
-        let b = &self.bytes_ref()[off..off + 2 * dt.size()];
-        with_float!(dt, E => Ok(typed::<E>(b)?[1].to_f64() as u64))
+        with_float!(self.plan.hyper_dtype, E => {
+            let mut h = [E::ZERO; 2];
+            let b = sub::<D>(self.bytes_ref(), off, 2 * E::DTYPE.size())?;
+            self.dev.read_bytes(b, bytemuck::cast_slice_mut(&mut h))?;
+            Ok(h[1].to_f64() as u64)
+        })
     }
 
     /// One optimizer step over every parameter: the step count is incremented on the device,
@@ -378,22 +480,16 @@ where
         let at1 = Layout::new(*one.shape(), &[1], 1)?;
         // step += 1, through the scratch element (inputs and outputs never alias).
         {
-            let mut c = carve(self.bytes(), &[(scratch, es)])?;
-            let h = typed::<E>(c.read(hyper, 2 * es)?)?;
-            let s = typed_mut::<E>(c.take(0)?)?;
-            dev.unary(
-                ScalarRhs(ops::Add, E::ONE),
-                D::mem(h),
-                &at1,
-                D::mem_mut(s),
-                &one,
-            )?;
+            let mut c = carve::<D>(self.bytes(), &[(scratch, es)])?;
+            let h = D::typed::<E>(c.read(hyper, 2 * es)?)?;
+            let s = D::typed_mut::<E>(c.take(0)?)?;
+            dev.unary(ScalarRhs(ops::Add, E::ONE), h, &at1, s, &one)?;
         }
         {
-            let mut c = carve(self.bytes(), &[(hyper, 2 * es)])?;
-            let s = typed::<E>(c.read(scratch, es)?)?;
-            let h = typed_mut::<E>(c.take(0)?)?;
-            dev.unary(ops::Identity, D::mem(s), &one, D::mem_mut(h), &at1)?;
+            let mut c = carve::<D>(self.bytes(), &[(hyper, 2 * es)])?;
+            let s = D::typed::<E>(c.read(scratch, es)?)?;
+            let h = D::typed_mut::<E>(c.take(0)?)?;
+            dev.unary(ops::Identity, s, &one, h, &at1)?;
         }
         for (i, n) in self.graph.nodes().iter().enumerate() {
             let (Op::Param, true, Some(g)) = (n.op, n.plan.needed, n.grad) else {
@@ -426,20 +522,15 @@ where
             };
             let (s1, s2) = (st(0), st(1));
             let mode = self.plan.mode;
-            let mut c = carve(self.bytes(), &[(n.plan.offset, len), s1, s2])?;
-            let gb = typed::<E>(c.read(goff, glen)?)?;
-            let hb = typed::<E>(c.read(hyper, 2 * es)?)?;
-            let p = typed_mut::<E>(c.take(0)?)?;
-            let a = typed_mut::<E>(c.take(1)?)?;
-            let b = typed_mut::<E>(c.take(2)?)?;
-            let (g, h) = (D::mem(gb), D::mem(hb));
+            let mut c = carve::<D>(self.bytes(), &[(n.plan.offset, len), s1, s2])?;
+            let g = D::typed::<E>(c.read(goff, glen)?)?;
+            let h = D::typed::<E>(c.read(hyper, 2 * es)?)?;
+            let p = D::typed_mut::<E>(c.take(0)?)?;
+            let a = D::typed_mut::<E>(c.take(1)?)?;
+            let b = D::typed_mut::<E>(c.take(2)?)?;
             match mode {
-                Training::Sgd(o) => {
-                    dev.update(o, D::mem_mut(p), D::mem_mut(a), D::mem_mut(b), g, h)?
-                }
-                Training::Adam(o) => {
-                    dev.update(o, D::mem_mut(p), D::mem_mut(a), D::mem_mut(b), g, h)?
-                }
+                Training::Sgd(o) => dev.update(o, p, a, b, g, h)?,
+                Training::Adam(o) => dev.update(o, p, a, b, g, h)?,
                 _ => {}
             }
         }
@@ -471,30 +562,27 @@ where
         let yl = n.layout;
         let dev = self.dev.clone();
         let graph = self.graph;
-        let start = self.start;
-        let pbytes = self.plan.bytes;
-        let arena = &mut self.arena.as_mut()[start..start + pbytes];
-        let mut c = carve(arena, &[(off, len)])?;
+        let mut c = carve::<D>(self.bytes(), &[(off, len)])?;
         let out = c.take(0)?;
         let me = ExecRef { graph };
         match n.op {
             Op::Unary(op, x) => with_float!(n.dtype, E => {
-                let (xm, xl) = me.input::<E>(&c, x)?;
-                ops::unary(&dev, op, D::mem(xm), &xl, D::mem_mut(typed_mut::<E>(out)?), &yl)
+                let (xm, xl) = me.input::<D, E>(&c, x)?;
+                ops::unary(&dev, op, xm, &xl, D::typed_mut::<E>(out)?, &yl)
             }),
             Op::Binary(op, a, b) => with_float!(n.dtype, E => {
-                let (am, al) = me.input::<E>(&c, a)?;
-                let (bm, bl) = me.input::<E>(&c, b)?;
-                ops::binary(&dev, op, D::mem(am), &al, D::mem(bm), &bl, D::mem_mut(typed_mut::<E>(out)?), &yl)
+                let (am, al) = me.input::<D, E>(&c, a)?;
+                let (bm, bl) = me.input::<D, E>(&c, b)?;
+                ops::binary(&dev, op, am, &al, bm, &bl, D::typed_mut::<E>(out)?, &yl)
             }),
             Op::Scalar { op, x, s, rhs } => with_float!(n.dtype, E => {
-                let (xm, xl) = me.input::<E>(&c, x)?;
-                ops::binary_scalar(&dev, op, D::mem(xm), &xl, E::from_f64(s), rhs, D::mem_mut(typed_mut::<E>(out)?), &yl)
+                let (xm, xl) = me.input::<D, E>(&c, x)?;
+                ops::binary_scalar(&dev, op, xm, &xl, E::from_f64(s), rhs, D::typed_mut::<E>(out)?, &yl)
             }),
             Op::Reduce { op, x, axes } => with_float!(n.dtype, E => {
-                let (xm, xl) = me.input::<E>(&c, x)?;
+                let (xm, xl) = me.input::<D, E>(&c, x)?;
                 let (list, k) = axes_of(axes);
-                ops::reduce(&dev, op, D::mem(xm), &xl, Some(&list[..k]), D::mem_mut(typed_mut::<E>(out)?), &yl)
+                ops::reduce(&dev, op, xm, &xl, Some(&list[..k]), D::typed_mut::<E>(out)?, &yl)
             }),
             Op::Extreme {
                 op,
@@ -505,34 +593,69 @@ where
                 let xd = graph.nodes()[x as usize].dtype;
                 let (list, k) = axes_of(axes);
                 with_elem!(xd, E => {
-                    let (xm, xl) = me.input::<E>(&c, x)?;
+                    let (xm, xl) = me.input::<D, E>(&c, x)?;
                     if indices {
-                        let o = typed_mut::<i64>(out)?;
-                        ops::extremum(&dev, op, D::mem(xm), &xl, Some(&list[..k]), None, Some((D::mem_mut(o), &yl)))
+                        let o = D::typed_mut::<i64>(out)?;
+                        ops::extremum(&dev, op, xm, &xl, Some(&list[..k]), None, Some((o, &yl)))
                     } else {
-                        let o = typed_mut::<E>(out)?;
-                        ops::extremum(&dev, op, D::mem(xm), &xl, Some(&list[..k]), Some((D::mem_mut(o), &yl)), None)
+                        let o = D::typed_mut::<E>(out)?;
+                        ops::extremum(&dev, op, xm, &xl, Some(&list[..k]), Some((o, &yl)), None)
                     }
                 })
             }
             Op::MatMul(a, b) => with_float!(n.dtype, E => {
-                let (am, al) = me.input::<E>(&c, a)?;
-                let (bm, bl) = me.input::<E>(&c, b)?;
-                ops::matmul(&dev, D::mem(am), &al, D::mem(bm), &bl, D::mem_mut(typed_mut::<E>(out)?), &yl)
+                let (am, al) = me.input::<D, E>(&c, a)?;
+                let (bm, bl) = me.input::<D, E>(&c, b)?;
+                ops::matmul(&dev, am, &al, bm, &bl, D::typed_mut::<E>(out)?, &yl)
             }),
             Op::Copy(x) => with_elem!(n.dtype, E => {
-                let (xm, xl) = me.input::<E>(&c, x)?;
-                ops::copy(&dev, D::mem(xm), &xl, D::mem_mut(typed_mut::<E>(out)?), &yl)
+                let (xm, xl) = me.input::<D, E>(&c, x)?;
+                ops::copy(&dev, xm, &xl, D::typed_mut::<E>(out)?, &yl)
             }),
             Op::Cast(x) => {
                 let xd = graph.nodes()[x as usize].dtype;
                 with_elem!(xd, A => with_elem!(n.dtype, B => {
-                    let (xm, xl) = me.input::<A>(&c, x)?;
-                    ops::cast(&dev, D::mem(xm), &xl, D::mem_mut(typed_mut::<B>(out)?), &yl)
+                    let (xm, xl) = me.input::<D, A>(&c, x)?;
+                    ops::cast(&dev, xm, &xl, D::typed_mut::<B>(out)?, &yl)
                 }))
             }
             Op::Input | Op::Param | Op::Const(_) | Op::View(..) => Ok(()),
         }
+    }
+}
+
+/// Host devices: the arena's own memory, with no copies.
+impl<'g, S, D, A> Exec<'g, S, D, A>
+where
+    S: NodeStore,
+    D: Host + Map + Reduce + MatMul + Update,
+    A: AsMut<[u8]> + AsRef<[u8]>,
+{
+    /// The buffer of an input or parameter, to write data or initial values into.
+    pub fn input_mut<E: Elem>(&mut self, id: NodeId) -> Result<&mut [E]> {
+        let (off, len) = self.input_region::<E>(id)?;
+        bytemuck::try_cast_slice_mut(&mut self.bytes()[off..off + len])
+            .map_err(|_| Error::msg(ErrorKind::InvalidData, "exec", "misaligned arena region"))
+    }
+
+    /// Same as [`input_mut`](Self::input_mut), for parameters.
+    pub fn param_mut<E: Elem>(&mut self, id: NodeId) -> Result<&mut [E]> {
+        self.input_mut(id)
+    }
+
+    /// A view of node `id`'s current value (any node of the plan: outputs, parameters, ...).
+    pub fn read<E: Elem>(&self, id: NodeId) -> Result<TensorView<'_, E>> {
+        let n = self.node(id)?;
+        Self::check_dtype::<E>(n, id)?;
+        let (off, len) = self.region(id)?;
+        let data = bytemuck::try_cast_slice(&self.bytes_ref()[off..off + len])
+            .map_err(|_| Error::msg(ErrorKind::InvalidData, "exec", "misaligned arena region"))?;
+        TensorView::with_layout(data, n.layout)
+    }
+
+    /// A view of ∂loss/∂`id` (a parameter or grad input) after [`backward`](Self::backward).
+    pub fn grad<E: Elem>(&self, id: NodeId) -> Result<TensorView<'_, E>> {
+        self.read(self.grad_node(id)?)
     }
 }
 
@@ -542,14 +665,18 @@ struct ExecRef<'g, S> {
 }
 
 impl<S: NodeStore> ExecRef<'_, S> {
-    fn input<'c, E: Elem>(&self, c: &Carved<'c>, x: NodeId) -> Result<(&'c [E], Layout)> {
+    fn input<'c, D: ArenaMem, E: Elem>(
+        &self,
+        c: &Carved<'c, D>,
+        x: NodeId,
+    ) -> Result<(&'c D::Mem<E>, Layout)> {
         let n = &self.graph.nodes()[x as usize];
         let owner = &self.graph.nodes()[n.base as usize];
         let len = owner.shape().numel() * owner.dtype.size();
         if owner.dtype != E::DTYPE {
             return Err(Error::msg(ErrorKind::DTypeMismatch, "exec", "operand dtype").at_node(x));
         }
-        Ok((typed::<E>(c.read(owner.plan.offset, len)?)?, n.layout))
+        Ok((D::typed::<E>(c.read(owner.plan.offset, len)?)?, n.layout))
     }
 }
 
@@ -576,7 +703,7 @@ pub type Session<'g, S, D> = Exec<'g, S, D, AlignedArena>;
 
 #[cfg(feature = "alloc")]
 impl<S: NodeStore> GraphBase<S> {
-    /// Allocates the planned arena once and binds it to `dev`.
+    /// Allocates the planned arena once (host memory) and binds it to `dev`.
     pub fn session<D: Host + Map + Reduce + MatMul + Update>(
         &self,
         dev: D,

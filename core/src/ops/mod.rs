@@ -11,7 +11,7 @@ mod table;
 
 pub use elementwise::{binary, binary_scalar, cast, copy, unary};
 pub use matmul::{matmul, matmul_plan, MatmulPlan};
-pub use optim::{Adam, Sgd};
+pub use optim::{Adam, Sgd, UpdateKind};
 pub use reduce::{extremum, reduce, reduce_plan, ReducePlan};
 pub use table::*;
 
@@ -23,14 +23,40 @@ pub trait UnaryFn<A: Elem, B: Elem>: Copy + Send + Sync + 'static {
     const NAME: &'static str;
     /// The function.
     fn apply(&self, x: A) -> B;
+    /// What the function is, for devices that generate kernels instead of calling `apply`.
+    fn kind(&self) -> MapKind;
 }
 
 /// A scalar function of two values of one type: a binary op tag.
 pub trait BinaryFn<E: Elem>: Copy + Send + Sync + 'static {
     /// Kernel name.
     const NAME: &'static str;
+    /// The runtime tag of the same op (for devices that generate kernels).
+    const OP: BinaryOp;
     /// The function.
     fn apply(&self, a: E, b: E) -> E;
+}
+
+/// What a map kernel computes, as data: a GPU device turns it into kernel source and
+/// arguments (its scalar travels as f64, exact for every float dtype's values).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum MapKind {
+    /// A unary op of the table.
+    Unary(UnaryOp),
+    /// A binary op of the table with one operand the scalar `s`: `op(x, s)` when `rhs`, else
+    /// `op(s, x)`.
+    Scalar {
+        /// The op.
+        op: BinaryOp,
+        /// The scalar.
+        s: f64,
+        /// Whether the scalar is the right operand.
+        rhs: bool,
+    },
+    /// The identity (a strided copy).
+    Copy,
+    /// A dtype conversion.
+    Cast,
 }
 
 /// The identity (a strided copy).
@@ -41,6 +67,9 @@ impl<E: Elem> UnaryFn<E, E> for Identity {
     #[inline(always)]
     fn apply(&self, x: E) -> E {
         x
+    }
+    fn kind(&self) -> MapKind {
+        MapKind::Copy
     }
 }
 
@@ -53,6 +82,9 @@ impl<A: Elem, B: Elem> UnaryFn<A, B> for Cast {
     fn apply(&self, x: A) -> B {
         B::from_f64(x.to_f64())
     }
+    fn kind(&self) -> MapKind {
+        MapKind::Cast
+    }
 }
 
 /// A binary op with its right operand fixed to a scalar: `op(x, s)`.
@@ -64,6 +96,13 @@ impl<E: Elem, O: BinaryFn<E>> UnaryFn<E, E> for ScalarRhs<O, E> {
     fn apply(&self, x: E) -> E {
         self.0.apply(x, self.1)
     }
+    fn kind(&self) -> MapKind {
+        MapKind::Scalar {
+            op: O::OP,
+            s: self.1.to_f64(),
+            rhs: true,
+        }
+    }
 }
 
 /// A binary op with its left operand fixed to a scalar: `op(s, x)`.
@@ -74,6 +113,13 @@ impl<E: Elem, O: BinaryFn<E>> UnaryFn<E, E> for ScalarLhs<O, E> {
     #[inline(always)]
     fn apply(&self, x: E) -> E {
         self.0.apply(self.1, x)
+    }
+    fn kind(&self) -> MapKind {
+        MapKind::Scalar {
+            op: O::OP,
+            s: self.1.to_f64(),
+            rhs: false,
+        }
     }
 }
 

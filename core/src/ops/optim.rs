@@ -1,6 +1,15 @@
 //! Optimizer rules as update-op tags (PyTorch's formulas): the device runs them in place.
 
 use crate::device::UpdateFn;
+
+/// Which optimizer an update op is, with its settings (for devices that generate kernels).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum UpdateKind {
+    /// SGD.
+    Sgd(Sgd),
+    /// Adam.
+    Adam(Adam),
+}
 use crate::dtype::Float;
 
 /// SGD with momentum, dampening, Nesterov and L2 weight decay (`torch.optim.SGD`).
@@ -31,6 +40,9 @@ impl Default for Sgd {
 impl<E: Float> UpdateFn<E> for Sgd {
     const NAME: &'static str = "sgd";
     const STATE: usize = 1;
+    fn kind(&self) -> UpdateKind {
+        UpdateKind::Sgd(*self)
+    }
     fn prepare(&self, lr: E, _step: E) -> [E; 4] {
         [
             lr,
@@ -84,6 +96,9 @@ impl Default for Adam {
 impl<E: Float> UpdateFn<E> for Adam {
     const NAME: &'static str = "adam";
     const STATE: usize = 2;
+    fn kind(&self) -> UpdateKind {
+        UpdateKind::Adam(*self)
+    }
     fn prepare(&self, lr: E, step: E) -> [E; 4] {
         let t = step.to_f64();
         [

@@ -8,7 +8,7 @@ use crate::device::Map;
 use crate::dtype::Float;
 use crate::error::Result;
 use crate::layout::Layout;
-use crate::ops::{BinaryFn, ScalarLhs, ScalarRhs, UnaryFn};
+use crate::ops::{BinaryFn, MapKind, ScalarLhs, ScalarRhs, UnaryFn};
 
 macro_rules! unary_table {
     ($($(#[$m:meta])* $T:ident $name:literal |$x:ident| $body:expr;)*) => {
@@ -21,6 +21,9 @@ macro_rules! unary_table {
                 #[inline(always)]
                 fn apply(&self, $x: E) -> E {
                     $body
+                }
+                fn kind(&self) -> MapKind {
+                    MapKind::Unary(UnaryOp::$T)
                 }
             }
         )*
@@ -63,6 +66,7 @@ macro_rules! binary_table {
             pub struct $T;
             impl<E: Float> BinaryFn<E> for $T {
                 const NAME: &'static str = $name;
+                const OP: BinaryOp = BinaryOp::$T;
                 #[inline(always)]
                 fn apply(&self, $a: E, $b: E) -> E {
                     $body
