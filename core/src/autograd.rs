@@ -22,7 +22,7 @@ use std::cell::RefCell;
 use std::sync::{Arc, Mutex};
 use std::vec::Vec;
 
-use crate::device::{Device, Host};
+use crate::device::{ArenaAlloc, Device};
 use crate::dtype::{DType, Float};
 use crate::error::{Error, ErrorKind, Result};
 use crate::graph::{Graph, NodeId, Training};
@@ -54,7 +54,7 @@ struct Slot {
 
 /// A tensor that records its history for reverse-mode autograd.
 #[derive(Clone, Debug)]
-pub struct Var<E: Float, D: Device + Host> {
+pub struct Var<E: Float, D: Device + ArenaAlloc> {
     value: Tensor<E, D>,
     /// (tape generation, node) for recorded results.
     node: Option<(u64, NodeId)>,
@@ -62,7 +62,7 @@ pub struct Var<E: Float, D: Device + Host> {
     slot: Option<Arc<Slot>>,
 }
 
-impl<E: Float, D: Device + Host> Tensor<E, D> {
+impl<E: Float, D: Device + ArenaAlloc> Tensor<E, D> {
     /// A leaf whose gradient will be computed (`torch.Tensor.requires_grad_()`).
     pub fn requires_grad(self) -> Var<E, D> {
         Var {
@@ -73,7 +73,7 @@ impl<E: Float, D: Device + Host> Tensor<E, D> {
     }
 }
 
-impl<E: Float, D: Device + Host> From<Tensor<E, D>> for Var<E, D> {
+impl<E: Float, D: Device + ArenaAlloc> From<Tensor<E, D>> for Var<E, D> {
     /// A constant: no gradient flows into it.
     fn from(value: Tensor<E, D>) -> Self {
         Var {
@@ -103,7 +103,7 @@ fn elems<E: Float>(bytes: &[u8]) -> Vec<E> {
     v
 }
 
-impl<E: Float, D: Device + Host> Var<E, D> {
+impl<E: Float, D: Device + ArenaAlloc> Var<E, D> {
     /// The current value.
     pub fn value(&self) -> &Tensor<E, D> {
         &self.value
@@ -227,16 +227,17 @@ impl<E: Float, D: Device + Host> Var<E, D> {
             if !graph.node(*node)?.plan.needed {
                 continue;
             }
-            // Byte-wise: `bytes` need not be aligned for `E` (an empty `Vec` never is).
-            let dst = s.input_mut::<E>(*node)?;
-            bytemuck::cast_slice_mut::<E, u8>(dst).copy_from_slice(bytes);
+            // `bytes` need not be aligned for `E` (an empty `Vec` never is): copy them out.
+            let mut v = alloc::vec![E::ZERO; bytes.len() / core::mem::size_of::<E>()];
+            bytemuck::cast_slice_mut::<E, u8>(&mut v).copy_from_slice(bytes);
+            s.write::<E>(*node, &v)?;
         }
         s.forward()?;
         s.backward()?;
         for (node, _, slot) in &leaves {
             let Some(slot) = slot else { continue };
-            let g: Vec<E> = match s.grad::<E>(*node) {
-                Ok(v) => v.iter().collect(),
+            let g: Vec<E> = match s.fetch_grad::<E>(*node) {
+                Ok(v) => v.to_vec()?,
                 Err(_) => continue, // no path from this leaf to the result: its grad stays
             };
             let mut acc = slot.grad.lock().map_err(|_| freed())?;
@@ -272,35 +273,35 @@ macro_rules! var_binary {
 
 /// The right operand of a `Var` op: another `Var`, a tensor (a constant) or a scalar.
 #[derive(Debug)]
-pub enum VarOperand<E: Float, D: Device + Host> {
+pub enum VarOperand<E: Float, D: Device + ArenaAlloc> {
     /// A recorded value.
     Var(Var<E, D>),
     /// A scalar literal.
     Scalar(E),
 }
 
-impl<E: Float, D: Device + Host> From<&Var<E, D>> for VarOperand<E, D> {
+impl<E: Float, D: Device + ArenaAlloc> From<&Var<E, D>> for VarOperand<E, D> {
     fn from(v: &Var<E, D>) -> Self {
         VarOperand::Var(v.clone())
     }
 }
-impl<E: Float, D: Device + Host> From<&Tensor<E, D>> for VarOperand<E, D> {
+impl<E: Float, D: Device + ArenaAlloc> From<&Tensor<E, D>> for VarOperand<E, D> {
     fn from(t: &Tensor<E, D>) -> Self {
         VarOperand::Var(Var::from(t.clone()))
     }
 }
-impl<D: Device + Host> From<f32> for VarOperand<f32, D> {
+impl<D: Device + ArenaAlloc> From<f32> for VarOperand<f32, D> {
     fn from(s: f32) -> Self {
         VarOperand::Scalar(s)
     }
 }
-impl<D: Device + Host> From<f64> for VarOperand<f64, D> {
+impl<D: Device + ArenaAlloc> From<f64> for VarOperand<f64, D> {
     fn from(s: f64) -> Self {
         VarOperand::Scalar(s)
     }
 }
 
-impl<E: Float, D: Device + Host> Var<E, D> {
+impl<E: Float, D: Device + ArenaAlloc> Var<E, D> {
     /// A unary op of the table.
     pub fn unary(&self, op: UnaryOp) -> Result<Self> {
         let v = self.value.unary(op)?;

@@ -56,6 +56,8 @@ mod view;
 
 #[cfg(feature = "std")]
 pub use autograd::{Var, VarOperand};
+#[cfg(feature = "alloc")]
+pub use device::ArenaAlloc;
 pub use device::{Alloc, ArenaMem, Backend, Device, Host, Map, MatMul, Reduce, Update, UpdateFn};
 pub use display::fmt_tensor;
 pub use dtype::{DType, Elem, Float};

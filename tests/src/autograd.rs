@@ -18,7 +18,7 @@
 use std::collections::HashMap;
 use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 
-use tensile_core::{Device, Float, Host, Reference, Tensor, Var};
+use tensile_core::{ArenaAlloc, Device, Float, Reference, Tensor, Var};
 
 use crate::eval::{eval_call, runner, Arg, EvalError, OpSpec, Operands, Res};
 use crate::graph::zeros_like;
@@ -28,7 +28,7 @@ use crate::Case;
 
 /// A value of the autograd evaluation.
 #[derive(Clone, Debug)]
-enum GVal<D: Device + Host> {
+enum GVal<D: Device + ArenaAlloc> {
     /// An `f32` value (a leaf, a recorded result, or a constant).
     F32(Var<f32, D>),
     /// An `f64` value.
@@ -37,7 +37,7 @@ enum GVal<D: Device + Host> {
     Int(Value<D>),
 }
 
-impl<D: Device + Host> GVal<D> {
+impl<D: Device + ArenaAlloc> GVal<D> {
     /// A plain value: float tensors become constants.
     fn constant(v: Value<D>) -> Self {
         match v {
@@ -74,7 +74,7 @@ impl<D: Device + Host> GVal<D> {
     }
 }
 
-fn arg<D: Device + Host>(expr: &Expr, env: &HashMap<&str, GVal<D>>) -> Res<Arg<GVal<D>>> {
+fn arg<D: Device + ArenaAlloc>(expr: &Expr, env: &HashMap<&str, GVal<D>>) -> Res<Arg<GVal<D>>> {
     match expr {
         Expr::Num(x) => Ok(Arg::Lit(*x)),
         Expr::Name(n) => match env.get(n.as_str()) {
@@ -92,7 +92,7 @@ fn arg<D: Device + Host>(expr: &Expr, env: &HashMap<&str, GVal<D>>) -> Res<Arg<G
     }
 }
 
-fn call<D: Device + Host>(call: &Call, args: Vec<Arg<GVal<D>>>) -> Res<GVal<D>> {
+fn call<D: Device + ArenaAlloc>(call: &Call, args: Vec<Arg<GVal<D>>>) -> Res<GVal<D>> {
     let spec = OpSpec::parse(call)?;
     let tracked = args.iter().any(|a| matches!(a, Arg::Val(v) if v.tracked()));
     if !tracked || matches!(spec, OpSpec::Extreme { indices: true, .. }) {
@@ -134,7 +134,7 @@ fn call<D: Device + Host>(call: &Call, args: Vec<Arg<GVal<D>>>) -> Res<GVal<D>> 
 }
 
 /// A one-operand op on a differentiated value.
-fn one<E: Float, D: Device + Host>(op: &str, spec: &OpSpec, x: &Var<E, D>) -> Res<Var<E, D>> {
+fn one<E: Float, D: Device + ArenaAlloc>(op: &str, spec: &OpSpec, x: &Var<E, D>) -> Res<Var<E, D>> {
     Ok(match spec {
         OpSpec::Unary(u) => x.unary(*u)?,
         OpSpec::Reduce {
@@ -179,7 +179,7 @@ fn free_tape() {
 
 /// The leaf's accumulated gradient on the host, or zeros (of `input`'s shape and dtype) if no
 /// gradient reached it.
-fn leaf_grad<E: Float, D: Device + Host>(
+fn leaf_grad<E: Float, D: Device + ArenaAlloc>(
     leaf: &Var<E, D>,
     input: &HostTensor,
     wrap: fn(Vec<E>) -> HostData,
@@ -200,7 +200,7 @@ fn leaf_grad<E: Float, D: Device + Host>(
 
 /// Evaluates `case` on `Var`s and returns ∂L/∂input for every `wrt` input, in order. Returns
 /// with an empty tape whatever happens.
-fn grads<D: Device + Host>(
+fn grads<D: Device + ArenaAlloc>(
     case: &Case,
     env: &HashMap<String, Value<D>>,
 ) -> Res<Vec<(String, HostTensor)>> {
@@ -260,7 +260,7 @@ fn grads<D: Device + Host>(
 
 /// The gradients of the eager front for `case` (`None` if it has no `grads`), with the inputs
 /// already uploaded in `env`.
-pub(crate) fn eager_grads<D: Device + Host>(
+pub(crate) fn eager_grads<D: Device + ArenaAlloc>(
     case: &Case,
     env: &HashMap<String, Value<D>>,
 ) -> Res<Option<Vec<(String, HostTensor)>>> {

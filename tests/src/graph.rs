@@ -9,7 +9,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
 
 use tensile_core::graph::{Graph, Node, NodeId, Session, Training};
-use tensile_core::{DType, Device, Elem, Host};
+use tensile_core::{ArenaAlloc, DType, Device, Elem};
 
 use crate::eval::{runner, Arg, EvalError, OpSpec, Operands, Res};
 use crate::sexpr::{Call, Expr};
@@ -182,26 +182,30 @@ into_host!(f32 => F32, f64 => F64, i32 => I32, u8 => U8, i64 => I64);
 type GraphSession<'g, D> = Session<'g, Vec<Node>, D>;
 
 /// Node `id`'s value, read back in row-major order.
-fn read<D: Device + Host>(s: &GraphSession<'_, D>, g: &Graph, id: NodeId) -> Res<HostTensor> {
+fn read<D: Device + ArenaAlloc>(s: &GraphSession<'_, D>, g: &Graph, id: NodeId) -> Res<HostTensor> {
     let transfer = |e: tensile_core::Error| EvalError::Transfer(format!("reading node {id}: {e}"));
     let dt = g.node(id).map_err(transfer)?.dtype;
     with_elem!(dt, E => {
-        let v = s.read::<E>(id).map_err(transfer)?;
+        let v = s.fetch::<E>(id).map_err(transfer)?;
         Ok(HostTensor {
             shape: v.dims().to_vec(),
-            data: E::into_host(v.iter().collect()),
+            data: E::into_host(v.to_vec().map_err(transfer)?),
         })
     })
 }
 
 /// Writes `t`'s data into input `id`.
-fn write<D: Device + Host>(s: &mut GraphSession<'_, D>, id: NodeId, t: &HostTensor) -> Res<()> {
+fn write<D: Device + ArenaAlloc>(
+    s: &mut GraphSession<'_, D>,
+    id: NodeId,
+    t: &HostTensor,
+) -> Res<()> {
     let r = match &t.data {
-        HostData::F32(v) => s.input_mut::<f32>(id).map(|m| m.copy_from_slice(v)),
-        HostData::F64(v) => s.input_mut::<f64>(id).map(|m| m.copy_from_slice(v)),
-        HostData::I32(v) => s.input_mut::<i32>(id).map(|m| m.copy_from_slice(v)),
-        HostData::U8(v) => s.input_mut::<u8>(id).map(|m| m.copy_from_slice(v)),
-        HostData::I64(v) => s.input_mut::<i64>(id).map(|m| m.copy_from_slice(v)),
+        HostData::F32(v) => s.write(id, v),
+        HostData::F64(v) => s.write(id, v),
+        HostData::I32(v) => s.write(id, v),
+        HostData::U8(v) => s.write(id, v),
+        HostData::I64(v) => s.write(id, v),
     };
     r.map_err(|e| EvalError::Transfer(format!("writing input node {id} failed: {e}")))
 }
@@ -224,7 +228,7 @@ pub(crate) fn zeros_like(t: &HostTensor) -> HostTensor {
 
 /// Builds, plans and runs `case` as a static graph on `dev`; with `grads`, also backward from
 /// L = sum of all elements of the result, returning ∂L/∂input for every `wrt` input.
-pub fn eval_graph<D: Device + Host>(dev: &D, case: &Case) -> Res<Evaluated> {
+pub fn eval_graph<D: Device + ArenaAlloc>(dev: &D, case: &Case) -> Res<Evaluated> {
     let mut b = Builder {
         g: Graph::new(),
         case,

@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
-use tensile_core::{Device, Host};
+use tensile_core::{ArenaAlloc, Device};
 
 use crate::autograd::eager_grads;
 use crate::eval::{eval, EvalError};
@@ -75,7 +75,7 @@ pub struct Evaluated {
 
 /// Evaluates `case` with `front` on `dev` and checks it. A panic in the library is caught and
 /// fails the case.
-pub fn run_case<D: Device + Host>(front: Front, dev: &D, case: &Case) -> Outcome {
+pub fn run_case<D: Device + ArenaAlloc>(front: Front, dev: &D, case: &Case) -> Outcome {
     PANIC_AT.with(|p| p.borrow_mut().take());
     match catch_unwind(AssertUnwindSafe(|| {
         let result = match front {
@@ -102,7 +102,7 @@ pub fn run_case<D: Device + Host>(front: Front, dev: &D, case: &Case) -> Outcome
 /// The eager front: uploads the inputs, evaluates the expression on owned tensors and reads
 /// the value back; for a case with `grads`, the gradients come from a second evaluation on
 /// the core's eager autograd ([`crate::autograd`]).
-fn eval_eager<D: Device + Host>(dev: &D, case: &Case) -> Result<Evaluated, EvalError> {
+fn eval_eager<D: Device + ArenaAlloc>(dev: &D, case: &Case) -> Result<Evaluated, EvalError> {
     let mut env = HashMap::new();
     for (name, t) in &case.inputs {
         let v = t
@@ -224,7 +224,7 @@ impl DeviceReport {
 
 /// Runs every case of `corpus` whose id contains one of `filters` (all cases if `filters` is
 /// empty) with `front` on `dev`.
-pub fn run_corpus<D: Device + Host>(
+pub fn run_corpus<D: Device + ArenaAlloc>(
     front: Front,
     dev: &D,
     corpus: &Corpus,

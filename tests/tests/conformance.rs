@@ -11,6 +11,7 @@ use std::process::ExitCode;
 use tensile_conformance::{corpus_dir, load_corpus, quiet_panics, run_corpus, Front, Totals};
 use tensile_core::Reference;
 use tensile_hal_cpu::Cpu;
+use tensile_hal_cuda::Cuda;
 
 fn main() -> ExitCode {
     // Arguments cargo's harness would take (`--nocapture`, `--quiet`, ...) are ignored; the
@@ -35,11 +36,28 @@ fn main() -> ExitCode {
         corpus.len()
     );
 
+    // The GPU runs where there is one; elsewhere it is skipped with the reason, unless
+    // TENSILE_REQUIRE_GPU says a GPU must be there.
+    let cuda = match Cuda::new(0) {
+        Ok(c) => Some(c),
+        Err(e) if std::env::var_os("TENSILE_REQUIRE_GPU").is_some() => {
+            eprintln!("conformance: TENSILE_REQUIRE_GPU is set but {e}");
+            return ExitCode::FAILURE;
+        }
+        Err(e) => {
+            println!("cuda: skipped ({e})");
+            None
+        }
+    };
+
     // Every device runs the same generic runner; a new device is one more line here.
     let mut reports = Vec::new();
     for &front in Front::ALL {
         reports.push(run_corpus(front, &Reference, &corpus, &filters));
         reports.push(run_corpus(front, &Cpu, &corpus, &filters));
+        if let Some(c) = &cuda {
+            reports.push(run_corpus(front, c, &corpus, &filters));
+        }
     }
 
     let mut all = Totals::default();

@@ -109,6 +109,30 @@ impl<D: Host> ArenaMem for D {
     }
 }
 
+/// Devices that allocate a graph arena themselves (`alloc`): host devices a `Vec<u8>` (over-
+/// allocated so its start can be aligned), a GPU one device allocation.
+#[cfg(feature = "alloc")]
+pub trait ArenaAlloc: ArenaMem {
+    /// The owned arena.
+    type Arena: AsMut<Self::Bytes> + AsRef<Self::Bytes>;
+    /// An arena that holds `bytes` bytes after aligning its start to
+    /// [`ARENA_ALIGN`](crate::graph::ARENA_ALIGN).
+    fn alloc_arena(&self, bytes: usize) -> Result<Self::Arena>;
+}
+
+#[cfg(feature = "alloc")]
+impl<D: Host> ArenaAlloc for D {
+    type Arena = alloc::vec::Vec<u8>;
+    fn alloc_arena(&self, bytes: usize) -> Result<alloc::vec::Vec<u8>> {
+        let n = bytes.saturating_add(crate::graph::ARENA_ALIGN - 1);
+        let mut v = alloc::vec::Vec::new();
+        v.try_reserve_exact(n)
+            .map_err(|_| crate::error::Error::buffer_too_small("arena", n, 0))?;
+        v.resize(n, 0u8);
+        Ok(v)
+    }
+}
+
 /// Elementwise kernels. Input and output layouts have the same shape (broadcast dims have
 /// stride 0); the output layout has no stride-0 dims and does not overlap itself.
 pub trait Map: Backend {

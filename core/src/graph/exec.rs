@@ -697,14 +697,15 @@ const _: Option<(Sgd, Adam, BinaryOp)> = None;
 #[cfg(feature = "alloc")]
 pub type AlignedArena = alloc::vec::Vec<u8>;
 
-/// A graph session owning its arena (`alloc`).
+/// A graph session owning its arena (`alloc`): host memory on host devices, device memory on
+/// a GPU.
 #[cfg(feature = "alloc")]
-pub type Session<'g, S, D> = Exec<'g, S, D, AlignedArena>;
+pub type Session<'g, S, D> = Exec<'g, S, D, <D as crate::device::ArenaAlloc>::Arena>;
 
 #[cfg(feature = "alloc")]
 impl<S: NodeStore> GraphBase<S> {
-    /// Allocates the planned arena once (host memory) and binds it to `dev`.
-    pub fn session<D: Host + Map + Reduce + MatMul + Update>(
+    /// Allocates the planned arena once, on `dev`, and binds it to `dev`.
+    pub fn session<D: crate::device::ArenaAlloc + Map + Reduce + MatMul + Update>(
         &self,
         dev: D,
     ) -> Result<Session<'_, S, D>> {
@@ -713,11 +714,7 @@ impl<S: NodeStore> GraphBase<S> {
             "session",
             "plan the graph before running it",
         ))?;
-        let n = plan.bytes + ARENA_ALIGN - 1;
-        let mut v = alloc::vec::Vec::new();
-        v.try_reserve_exact(n)
-            .map_err(|_| Error::buffer_too_small("arena", n, 0))?;
-        v.resize(n, 0u8);
-        Exec::new(self, dev, v)
+        let arena = dev.alloc_arena(plan.bytes)?;
+        Exec::new(self, dev, arena)
     }
 }

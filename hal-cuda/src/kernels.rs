@@ -1,0 +1,153 @@
+//! Compiling, caching and launching the generated kernels, and packing layouts into their
+//! parameter structs. A launch allocates nothing: the cache lookup is by a `Copy` key and the
+//! arguments are an array of pointers on the stack.
+
+use std::ffi::c_void;
+
+use cudarc::driver::result as drv;
+use cudarc::nvrtc::{compile_ptx_with_opts, CompileOptions};
+use tensile_core::{Layout, Result};
+
+use crate::codegen::{Kernel, BLOCK, MAX_RANK};
+use crate::{dev_err, driver_err, intern, Cuda};
+
+/// `struct Shape` of the kernels' prelude.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct ShapeP {
+    pub n: i64,
+    pub rank: i32,
+    pad: i32,
+    pub dims: [i64; MAX_RANK],
+}
+
+/// `struct Strides` of the kernels' prelude.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct StridesP {
+    pub off: i64,
+    pub s: [i64; MAX_RANK],
+}
+
+/// The joint shape of `N` same-shape layouts with size-1 dims dropped and adjacent dims merged
+/// where every layout allows it (fewer divisions per element in the kernels).
+pub(crate) fn pack<const N: usize>(ls: [&Layout; N]) -> (ShapeP, [StridesP; N]) {
+    let mut sh = ShapeP::default();
+    let mut st = [StridesP::default(); N];
+    for (s, l) in st.iter_mut().zip(ls) {
+        s.off = l.offset() as i64;
+    }
+    let dims = ls[0].dims();
+    sh.n = dims.iter().product::<usize>() as i64;
+    let mut r = 0usize;
+    for (d, &dim) in dims.iter().enumerate() {
+        if dim == 1 {
+            continue;
+        }
+        let merge = r > 0
+            && ls
+                .iter()
+                .zip(&st)
+                .all(|(l, s)| s.s[r - 1] == (l.strides()[d] * dim) as i64);
+        if merge {
+            sh.dims[r - 1] *= dim as i64;
+            for (s, l) in st.iter_mut().zip(ls) {
+                s.s[r - 1] = l.strides()[d] as i64;
+            }
+        } else {
+            sh.dims[r] = dim as i64;
+            for (s, l) in st.iter_mut().zip(ls) {
+                s.s[r] = l.strides()[d] as i64;
+            }
+            r += 1;
+        }
+    }
+    sh.rank = r as i32;
+    (sh, st)
+}
+
+/// A raw kernel argument: a pointer to a value the launch copies.
+pub(crate) fn arg<T>(v: &T) -> *mut c_void {
+    v as *const T as *mut c_void
+}
+
+impl Cuda {
+    /// The compiled function of `k`, compiling it with NVRTC on first use.
+    fn function(&self, k: Kernel) -> Result<cudarc::driver::sys::CUfunction> {
+        let mut cache = self
+            .inner
+            .kernels
+            .lock()
+            .map_err(|_| dev_err("cuda", "kernel cache poisoned"))?;
+        if let Some(f) = cache.get(&k) {
+            return Ok(f.cu_function());
+        }
+        if !k.is_valid() {
+            return Err(dev_err("cuda", "no kernel for this op and dtype"));
+        }
+        let ptx = compile(&k.source(), &self.inner.arch)?;
+        let module = self
+            .inner
+            .ctx
+            .load_module(ptx)
+            .map_err(|e| driver_err("load kernel", e))?;
+        let f = module
+            .load_function(&k.name())
+            .map_err(|e| driver_err("load kernel", e))?;
+        let raw = f.cu_function();
+        cache.insert(k, f);
+        Ok(raw)
+    }
+
+    /// Launches `k` on the device's stream over `grid` blocks of `block` threads.
+    pub(crate) fn launch(
+        &self,
+        k: Kernel,
+        grid: u32,
+        block: u32,
+        args: &mut [*mut c_void],
+    ) -> Result<()> {
+        let f = self.function(k)?;
+        self.bind()?;
+        // SAFETY: `args` point to values laid out as the kernel's parameters (the generated
+        // source and the #[repr(C)] structs above are written together), device pointers
+        // among them address memory the core checked the layouts against.
+        unsafe {
+            drv::launch_kernel(
+                f,
+                (grid.max(1), 1, 1),
+                (block, 1, 1),
+                0,
+                self.cu_stream(),
+                args,
+            )
+        }
+        .map_err(|e| driver_err("launch", e))
+    }
+
+    /// Launches a grid-strided elementwise kernel over `n` elements.
+    pub(crate) fn launch_elementwise(
+        &self,
+        k: Kernel,
+        n: i64,
+        args: &mut [*mut c_void],
+    ) -> Result<()> {
+        if n == 0 {
+            return Ok(());
+        }
+        // Enough blocks to fill any current GPU several times; the loop covers the rest.
+        let blocks = ((n as u64).div_ceil(BLOCK as u64)).min(65_536) as u32;
+        self.launch(k, blocks, BLOCK, args)
+    }
+}
+
+/// Compiles CUDA C to PTX for `arch` (`"sm_90"`), or says why not.
+pub fn compile(src: &str, arch: &str) -> Result<cudarc::nvrtc::Ptx> {
+    let opts = CompileOptions {
+        options: vec![format!("--gpu-architecture={arch}"), "--std=c++17".into()],
+        ..Default::default()
+    };
+    crate::no_panic_compile(|| {
+        compile_ptx_with_opts(src, opts).map_err(|e| dev_err("nvrtc", intern(format!("{e}"))))
+    })
+}

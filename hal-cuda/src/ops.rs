@@ -1,0 +1,409 @@
+//! The core's kernel families on the GPU: generated kernels for map, reduce and update, cuBLAS
+//! for matmul.
+
+use cudarc::cublas::{result as blas, sys::cublasOperation_t as BlasOp};
+use tensile_core::device::UpdateFn;
+use tensile_core::ops::{BinaryFn, MapKind, UnaryFn};
+use tensile_core::Axes;
+use tensile_core::{
+    Alloc, DType, Elem, Extremum, Float, Layout, Map, MatMul, Reduce, ReduceOp, Result, Update,
+    UpdateKind,
+};
+
+use crate::codegen::{reduce_code, Kernel, MapTag, BLOCK};
+use crate::kernels::{arg, pack};
+use crate::mem::{CudaBuf, DevSlice};
+use crate::{dev_err, Cuda};
+
+impl Map for Cuda {
+    fn unary<A: Elem, B: Elem, O: UnaryFn<A, B>>(
+        &self,
+        op: O,
+        x: &DevSlice<A>,
+        xl: &Layout,
+        y: &mut DevSlice<B>,
+        yl: &Layout,
+    ) -> Result<()> {
+        let (tag, s) = match op.kind() {
+            MapKind::Unary(u) => (MapTag::Unary(u), 0.0),
+            MapKind::Scalar { op, s, rhs: true } => (MapTag::ScalarRhs(op), s),
+            MapKind::Scalar { op, s, rhs: false } => (MapTag::ScalarLhs(op), s),
+            MapKind::Copy => (MapTag::Copy, 0.0),
+            MapKind::Cast => (MapTag::Cast, 0.0),
+        };
+        self.map1(tag, A::DTYPE, B::DTYPE, x.addr(), xl, y.addr(), yl, s)
+    }
+
+    fn binary<E: Elem, O: BinaryFn<E>>(
+        &self,
+        _op: O,
+        a: &DevSlice<E>,
+        al: &Layout,
+        b: &DevSlice<E>,
+        bl: &Layout,
+        y: &mut DevSlice<E>,
+        yl: &Layout,
+    ) -> Result<()> {
+        let k = Kernel::Map {
+            tag: MapTag::Binary(O::OP),
+            a: E::DTYPE,
+            b: E::DTYPE,
+        };
+        let (sh, [sa, sb, sy]) = pack([al, bl, yl]);
+        let (pa, pb, py, s) = (a.addr(), b.addr(), y.addr(), 0.0f64);
+        let mut args = [
+            arg(&sh),
+            arg(&sa),
+            arg(&sb),
+            arg(&sy),
+            arg(&pa),
+            arg(&pb),
+            arg(&py),
+            arg(&s),
+        ];
+        self.launch_elementwise(k, sh.n, &mut args)
+    }
+}
+
+impl Cuda {
+    /// One-input elementwise kernel over device addresses.
+    #[allow(clippy::too_many_arguments)]
+    fn map1(
+        &self,
+        tag: MapTag,
+        a: DType,
+        b: DType,
+        x: u64,
+        xl: &Layout,
+        y: u64,
+        yl: &Layout,
+        s: f64,
+    ) -> Result<()> {
+        let k = Kernel::Map { tag, a, b };
+        let (sh, [sx, sy]) = pack([xl, yl]);
+        let mut args = [arg(&sh), arg(&sx), arg(&sy), arg(&x), arg(&y), arg(&s)];
+        self.launch_elementwise(k, sh.n, &mut args)
+    }
+
+    /// Threads per block for reductions of `n` elements: a power of two, 32 to 256.
+    fn reduce_block(n: i64) -> u32 {
+        (n.clamp(1, BLOCK as i64) as u32)
+            .next_power_of_two()
+            .max(32)
+    }
+}
+
+/// Grid size for one block per output, grid-strided beyond it.
+fn out_blocks(n: i64) -> u32 {
+    n.clamp(0, 1 << 20) as u32
+}
+
+impl Reduce for Cuda {
+    fn reduce<E: Float>(
+        &self,
+        op: ReduceOp,
+        x: &DevSlice<E>,
+        xl: &Layout,
+        axes: Axes,
+        y: &mut DevSlice<E>,
+        yl: &Layout,
+    ) -> Result<()> {
+        let (kept, red) = xl.split_axes(axes);
+        let (ks, [kx, ky]) = pack([&kept, yl]);
+        let (rs, [rx]) = pack([&red]);
+        if ks.n == 0 {
+            return Ok(());
+        }
+        let corr: i64 = match op {
+            ReduceOp::Var { correction } | ReduceOp::Std { correction } => correction as i64,
+            _ => 0,
+        };
+        let k = Kernel::Reduce {
+            op: reduce_code(op),
+            dt: E::DTYPE,
+        };
+        let (px, py) = (x.addr(), y.addr());
+        let mut args = [
+            arg(&ks),
+            arg(&kx),
+            arg(&ky),
+            arg(&rs),
+            arg(&rx),
+            arg(&px),
+            arg(&py),
+            arg(&corr),
+        ];
+        self.launch(k, out_blocks(ks.n), Self::reduce_block(rs.n), &mut args)
+    }
+
+    fn extremum<E: Elem>(
+        &self,
+        op: Extremum,
+        x: &DevSlice<E>,
+        xl: &Layout,
+        axes: Axes,
+        values: Option<(&mut DevSlice<E>, &Layout)>,
+        indices: Option<(&mut DevSlice<i64>, &Layout)>,
+    ) -> Result<()> {
+        let (kept, red) = xl.split_axes(axes);
+        let counter = Layout::contiguous(*kept.shape());
+        let (pv, vl) = values.map_or((0u64, counter), |(m, l)| (m.addr(), *l));
+        let (pi, il) = indices.map_or((0u64, counter), |(m, l)| (m.addr(), *l));
+        let (ks, [kx, kv, ki]) = pack([&kept, &vl, &il]);
+        let (rs, [rx]) = pack([&red]);
+        if ks.n == 0 || (pv == 0 && pi == 0) {
+            return Ok(());
+        }
+        let k = Kernel::Extremum {
+            max: op == Extremum::Max,
+            dt: E::DTYPE,
+        };
+        let px = x.addr();
+        let mut args = [
+            arg(&ks),
+            arg(&kx),
+            arg(&kv),
+            arg(&ki),
+            arg(&rs),
+            arg(&rx),
+            arg(&px),
+            arg(&pv),
+            arg(&pi),
+        ];
+        self.launch(k, out_blocks(ks.n), Self::reduce_block(rs.n), &mut args)
+    }
+}
+
+/// How cuBLAS sees a row-major `rows × cols` matrix with strides `(sr, sc)`: as the
+/// column-major operand `Xᵀ` (`N`) or `X` to transpose (`T`), with its leading dimension.
+fn blas_operand(rows: usize, cols: usize, sr: usize, sc: usize) -> Option<(BlasOp, i32)> {
+    // Memory read column-major with ld = sr is Xᵀ (cols × rows) when columns are adjacent.
+    if sc == 1 || cols == 1 {
+        let ld = if rows == 1 { cols.max(1) } else { sr };
+        if ld >= cols.max(1) {
+            return i32::try_from(ld).ok().map(|ld| (BlasOp::CUBLAS_OP_N, ld));
+        }
+    }
+    // With ld = sc it is X (rows × cols), which cuBLAS transposes.
+    if sr == 1 || rows == 1 {
+        let ld = if cols == 1 { rows.max(1) } else { sc };
+        if ld >= rows.max(1) {
+            return i32::try_from(ld).ok().map(|ld| (BlasOp::CUBLAS_OP_T, ld));
+        }
+    }
+    None
+}
+
+fn blas_err(_: cudarc::cublas::result::CublasError) -> tensile_core::Error {
+    dev_err("matmul", "cuBLAS gemm failed")
+}
+
+impl MatMul for Cuda {
+    fn matmul<E: Float>(
+        &self,
+        a: &DevSlice<E>,
+        al: &Layout,
+        b: &DevSlice<E>,
+        bl: &Layout,
+        y: &mut DevSlice<E>,
+        yl: &Layout,
+    ) -> Result<()> {
+        let r = yl.rank();
+        let (m, n, k) = (yl.dims()[r - 2], yl.dims()[r - 1], al.dims()[r - 1]);
+        if yl.numel() == 0 {
+            return Ok(());
+        }
+        if k == 0 {
+            return self.map1(
+                MapTag::Zero,
+                E::DTYPE,
+                E::DTYPE,
+                y.addr(),
+                yl,
+                y.addr(),
+                yl,
+                0.0,
+            );
+        }
+        let (ast, bst, yst) = (al.strides(), bl.strides(), yl.strides());
+        // Operands cuBLAS cannot address (no unit stride, broadcast rows) are copied first.
+        let Some(opa) = blas_operand(m, k, ast[r - 2], ast[r - 1]) else {
+            let tmp = self.contiguous_copy(a, al)?;
+            return self.matmul(tmp.mem(), &Layout::contiguous(*al.shape()), b, bl, y, yl);
+        };
+        let Some(opb) = blas_operand(k, n, bst[r - 2], bst[r - 1]) else {
+            let tmp = self.contiguous_copy(b, bl)?;
+            return self.matmul(a, al, tmp.mem(), &Layout::contiguous(*bl.shape()), y, yl);
+        };
+        let yop = blas_operand(m, n, yst[r - 2], yst[r - 1]);
+        let Some((BlasOp::CUBLAS_OP_N, ldc)) = yop else {
+            let mut tmp: CudaBuf<E> = self.alloc_zeroed(yl.numel())?;
+            let tl = Layout::contiguous(*yl.shape());
+            self.matmul(a, al, b, bl, tmp.mem_mut(), &tl)?;
+            return self.map1(
+                MapTag::Copy,
+                E::DTYPE,
+                E::DTYPE,
+                tmp.mem().addr(),
+                &tl,
+                y.addr(),
+                yl,
+                0.0,
+            );
+        };
+        let mats = Axes::default().with(r - 2).with(r - 1);
+        let (bsh, [sa, sb, sy]) = pack([
+            &al.remove_axes(mats),
+            &bl.remove_axes(mats),
+            &yl.remove_axes(mats),
+        ]);
+        let br = bsh.rank as usize;
+        // The innermost batch dim goes to one strided-batched call; outer ones loop.
+        let (count, inner) = if br == 0 {
+            (1, [0i64; 3])
+        } else {
+            (bsh.dims[br - 1], [sa.s[br - 1], sb.s[br - 1], sy.s[br - 1]])
+        };
+        let outer: i64 = bsh.dims[..br.saturating_sub(1)].iter().product();
+        let es = E::DTYPE.size() as u64;
+        let ints = |v: usize| {
+            i32::try_from(v)
+                .map_err(|_| dev_err("matmul", "a dimension exceeds cuBLAS's int range"))
+        };
+        let (mi, ni, ki, ci) = (ints(m)?, ints(n)?, ints(k)?, ints(count as usize)?);
+        self.bind()?;
+        let handle = *self.inner.blas.handle();
+        for o in 0..outer.max(1) {
+            // Offsets of batch `o` of the outer dims.
+            let (mut oa, mut ob, mut oy, mut q) = (sa.off, sb.off, sy.off, o);
+            for d in (0..br.saturating_sub(1)).rev() {
+                let i = q % bsh.dims[d];
+                q /= bsh.dims[d];
+                oa += i * sa.s[d];
+                ob += i * sb.s[d];
+                oy += i * sy.s[d];
+            }
+            let (pa, pb, py) = (
+                a.addr() + oa as u64 * es,
+                b.addr() + ob as u64 * es,
+                y.addr() + oy as u64 * es,
+            );
+            // Row-major C = A·B is column-major Cᵀ = Bᵀ·Aᵀ: B's view comes first.
+            // SAFETY: the pointers and strides address memory the core checked the layouts
+            // against; cuBLAS runs on the device's stream.
+            let res = unsafe {
+                match E::DTYPE {
+                    DType::F32 => blas::sgemm_strided_batched(
+                        handle,
+                        opb.0,
+                        opa.0,
+                        ni,
+                        mi,
+                        ki,
+                        &1.0f32,
+                        pb as *const f32,
+                        opb.1,
+                        inner[1],
+                        pa as *const f32,
+                        opa.1,
+                        inner[0],
+                        &0.0f32,
+                        py as *mut f32,
+                        ldc,
+                        inner[2],
+                        ci,
+                    ),
+                    DType::F64 => blas::dgemm_strided_batched(
+                        handle,
+                        opb.0,
+                        opa.0,
+                        ni,
+                        mi,
+                        ki,
+                        &1.0f64,
+                        pb as *const f64,
+                        opb.1,
+                        inner[1],
+                        pa as *const f64,
+                        opa.1,
+                        inner[0],
+                        &0.0f64,
+                        py as *mut f64,
+                        ldc,
+                        inner[2],
+                        ci,
+                    ),
+                    _ => return Err(dev_err("matmul", "cuBLAS matmul needs f32 or f64")),
+                }
+            };
+            res.map_err(blas_err)?;
+        }
+        Ok(())
+    }
+}
+
+impl Cuda {
+    /// A contiguous copy of a strided operand (the slow path for layouts cuBLAS cannot read).
+    fn contiguous_copy<E: Elem>(&self, x: &DevSlice<E>, xl: &Layout) -> Result<CudaBuf<E>> {
+        let tmp: CudaBuf<E> = self.alloc_zeroed(xl.numel())?;
+        let tl = Layout::contiguous(*xl.shape());
+        self.map1(
+            MapTag::Copy,
+            E::DTYPE,
+            E::DTYPE,
+            x.addr(),
+            xl,
+            tmp.mem().addr(),
+            &tl,
+            0.0,
+        )?;
+        Ok(tmp)
+    }
+}
+
+impl Update for Cuda {
+    fn update<E: Float, O: UpdateFn<E>>(
+        &self,
+        op: O,
+        p: &mut DevSlice<E>,
+        s1: &mut DevSlice<E>,
+        s2: &mut DevSlice<E>,
+        g: &DevSlice<E>,
+        hyper: &DevSlice<E>,
+    ) -> Result<()> {
+        let (adam, h, flag) = match op.kind() {
+            UpdateKind::Sgd(s) => (
+                false,
+                [s.momentum, s.dampening, s.weight_decay, 0.0],
+                s.nesterov as i32,
+            ),
+            UpdateKind::Adam(a) => (true, [a.beta1, a.beta2, a.eps, a.weight_decay], 0),
+        };
+        let need = if adam { p.len() } else { 0 };
+        let stateful = !adam && h[0] != 0.0;
+        if g.len() < p.len()
+            || hyper.len() < 2
+            || s1.len() < need.max(if stateful { p.len() } else { 0 })
+            || s2.len() < need
+        {
+            return Err(dev_err("update", "optimizer buffers are too short"));
+        }
+        let n = p.len() as i64;
+        let k = Kernel::Update { adam, dt: E::DTYPE };
+        let (pp, p1, p2, pg, ph) = (p.addr(), s1.addr(), s2.addr(), g.addr(), hyper.addr());
+        let mut args = [
+            arg(&n),
+            arg(&pp),
+            arg(&p1),
+            arg(&p2),
+            arg(&pg),
+            arg(&ph),
+            arg(&h[0]),
+            arg(&h[1]),
+            arg(&h[2]),
+            arg(&h[3]),
+            arg(&flag),
+        ];
+        self.launch_elementwise(k, n, &mut args)
+    }
+}
