@@ -20,22 +20,38 @@ impl ArenaAlloc for Cuda {
     }
 }
 
-/// A captured sequence of GPU work (a CUDA graph), replayed with one launch.
+/// A captured step of one session (a CUDA graph), replayed with one launch.
+///
+/// The captured kernels address the session's arena, so a replay runs only on that session
+/// ([`run`](Self::run) takes it, which also keeps the arena alive meanwhile).
 pub struct Replay {
     graph: CudaGraph,
     dev: Cuda,
+    arena: (u64, usize),
 }
 
 impl std::fmt::Debug for Replay {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "Replay(on {:?})", self.dev)
+        write!(f, "Replay(on {:?}, arena {:#x})", self.dev, self.arena.0)
     }
 }
 
+fn arena_of<S: NodeStore>(s: &CudaSession<'_, S>) -> (u64, usize) {
+    let m = s.arena().as_ref();
+    (m.addr(), m.len())
+}
+
 impl Replay {
-    /// Queues the captured work again (asynchronously: read results, or call
-    /// [`Cuda::sync`], to wait for it).
-    pub fn run(&self) -> Result<()> {
+    /// Queues the captured step again on `session`, the one it was captured from
+    /// (asynchronously: reading results, or [`Cuda::sync`], waits for it). Values the step
+    /// reads from device memory (inputs, learning rate, step count) are read afresh.
+    pub fn run<S: NodeStore>(&self, session: &mut CudaSession<'_, S>) -> Result<()> {
+        if arena_of(session) != self.arena {
+            return Err(dev_err(
+                "replay",
+                "this graph was captured from another session",
+            ));
+        }
         self.graph.launch().map_err(|e| driver_err("replay", e))
     }
 }
@@ -47,17 +63,20 @@ impl Cuda {
         graph.session(self.clone())
     }
 
-    /// Captures the GPU work `f` queues (for example a session's `train_step`) into a CUDA
-    /// graph instead of running it. Run `f` once normally first, so its kernels are compiled
-    /// before capture. `f` must not read results back to the host. Values the work reads from
-    /// device memory (inputs, the learning rate and step count) are read again on every replay.
-    pub fn capture(&self, f: impl FnOnce() -> Result<()>) -> Result<Replay> {
+    /// Captures the GPU work `f` queues on `session` (for example `|s| s.train_step()`) into a
+    /// CUDA graph instead of running it. Run the step once normally first, so its kernels are
+    /// compiled before capture; `f` must not read results back to the host.
+    pub fn capture<S: NodeStore>(
+        &self,
+        session: &mut CudaSession<'_, S>,
+        f: impl FnOnce(&mut CudaSession<'_, S>) -> Result<()>,
+    ) -> Result<Replay> {
         self.sync()?;
         self.inner
             .stream
             .begin_capture(CUstreamCaptureMode::CU_STREAM_CAPTURE_MODE_RELAXED)
             .map_err(|e| driver_err("capture", e))?;
-        let ran = f();
+        let ran = f(session);
         let ended = self.inner.stream.end_capture(CUgraphInstantiate_flags(0));
         ran?;
         let graph = ended
@@ -66,6 +85,7 @@ impl Cuda {
         Ok(Replay {
             graph,
             dev: self.clone(),
+            arena: arena_of(session),
         })
     }
 }

@@ -194,6 +194,47 @@ fn blas_operand(rows: usize, cols: usize, sr: usize, sc: usize) -> Option<(BlasO
     None
 }
 
+/// One cuBLAS gemm for row-major `y (m×n) = a (m×k) · b (k×n)`, in cuBLAS's column-major
+/// terms: `C' (n×m) = op(A') · op(B')` with `A'` = b's memory, `B'` = a's, `C'` = y's (row-major
+/// C is column-major Cᵀ, and Cᵀ = Bᵀ·Aᵀ).
+#[derive(Clone, Copy, Debug, PartialEq)]
+struct Gemm {
+    ta: BlasOp,
+    tb: BlasOp,
+    lda: i32,
+    ldb: i32,
+    ldc: i32,
+}
+
+/// Which operand cuBLAS cannot address as laid out (it is copied first).
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Unaddressable {
+    A,
+    B,
+    Y,
+}
+
+/// The gemm for matrices of strides `ast`, `bst`, `yst` (row, column).
+fn gemm_for(
+    (m, n, k): (usize, usize, usize),
+    ast: [usize; 2],
+    bst: [usize; 2],
+    yst: [usize; 2],
+) -> Result<Gemm, Unaddressable> {
+    let a = blas_operand(m, k, ast[0], ast[1]).ok_or(Unaddressable::A)?;
+    let b = blas_operand(k, n, bst[0], bst[1]).ok_or(Unaddressable::B)?;
+    match blas_operand(m, n, yst[0], yst[1]) {
+        Some((BlasOp::CUBLAS_OP_N, ldc)) => Ok(Gemm {
+            ta: b.0,
+            tb: a.0,
+            lda: b.1,
+            ldb: a.1,
+            ldc,
+        }),
+        _ => Err(Unaddressable::Y),
+    }
+}
+
 fn blas_err(_: cudarc::cublas::result::CublasError) -> tensile_core::Error {
     dev_err("matmul", "cuBLAS gemm failed")
 }
@@ -226,30 +267,25 @@ impl MatMul for Cuda {
             );
         }
         let (ast, bst, yst) = (al.strides(), bl.strides(), yl.strides());
-        // Operands cuBLAS cannot address (no unit stride, broadcast rows) are copied first.
-        let Some(opa) = blas_operand(m, k, ast[r - 2], ast[r - 1]) else {
-            let tmp = self.contiguous_copy(a, al)?;
-            return self.matmul(tmp.mem(), &Layout::contiguous(*al.shape()), b, bl, y, yl);
-        };
-        let Some(opb) = blas_operand(k, n, bst[r - 2], bst[r - 1]) else {
-            let tmp = self.contiguous_copy(b, bl)?;
-            return self.matmul(a, al, tmp.mem(), &Layout::contiguous(*bl.shape()), y, yl);
-        };
-        let yop = blas_operand(m, n, yst[r - 2], yst[r - 1]);
-        let Some((BlasOp::CUBLAS_OP_N, ldc)) = yop else {
-            let mut tmp: CudaBuf<E> = self.alloc_zeroed(yl.numel())?;
-            let tl = Layout::contiguous(*yl.shape());
-            self.matmul(a, al, b, bl, tmp.mem_mut(), &tl)?;
-            return self.map1(
-                MapTag::Copy,
-                E::DTYPE,
-                E::DTYPE,
-                tmp.mem().addr(),
-                &tl,
-                y.addr(),
-                yl,
-                0.0,
-            );
+        let two = |s: &[usize]| [s[r - 2], s[r - 1]];
+        let g = match gemm_for((m, n, k), two(ast), two(bst), two(yst)) {
+            Ok(g) => g,
+            // Operands cuBLAS cannot address (no unit stride, broadcast rows) are copied first.
+            Err(Unaddressable::A) => {
+                let tmp = self.contiguous_copy(a, al)?;
+                return self.matmul(tmp.mem(), &Layout::contiguous(*al.shape()), b, bl, y, yl);
+            }
+            Err(Unaddressable::B) => {
+                let tmp = self.contiguous_copy(b, bl)?;
+                return self.matmul(a, al, tmp.mem(), &Layout::contiguous(*bl.shape()), y, yl);
+            }
+            Err(Unaddressable::Y) => {
+                let mut tmp: CudaBuf<E> = self.alloc_zeroed(yl.numel())?;
+                let tl = Layout::contiguous(*yl.shape());
+                self.matmul(a, al, b, bl, tmp.mem_mut(), &tl)?;
+                let t = tmp.mem().addr();
+                return self.map1(MapTag::Copy, E::DTYPE, E::DTYPE, t, &tl, y.addr(), yl, 0.0);
+            }
         };
         let mats = Axes::default().with(r - 2).with(r - 1);
         let (bsh, [sa, sb, sy]) = pack([
@@ -295,41 +331,41 @@ impl MatMul for Cuda {
                 match E::DTYPE {
                     DType::F32 => blas::sgemm_strided_batched(
                         handle,
-                        opb.0,
-                        opa.0,
+                        g.ta,
+                        g.tb,
                         ni,
                         mi,
                         ki,
                         &1.0f32,
                         pb as *const f32,
-                        opb.1,
+                        g.lda,
                         inner[1],
                         pa as *const f32,
-                        opa.1,
+                        g.ldb,
                         inner[0],
                         &0.0f32,
                         py as *mut f32,
-                        ldc,
+                        g.ldc,
                         inner[2],
                         ci,
                     ),
                     DType::F64 => blas::dgemm_strided_batched(
                         handle,
-                        opb.0,
-                        opa.0,
+                        g.ta,
+                        g.tb,
                         ni,
                         mi,
                         ki,
                         &1.0f64,
                         pb as *const f64,
-                        opb.1,
+                        g.lda,
                         inner[1],
                         pa as *const f64,
-                        opa.1,
+                        g.ldb,
                         inner[0],
                         &0.0f64,
                         py as *mut f64,
-                        ldc,
+                        g.ldc,
                         inner[2],
                         ci,
                     ),
@@ -405,5 +441,105 @@ impl Update for Cuda {
             arg(&flag),
         ];
         self.launch_elementwise(k, n, &mut args)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// cuBLAS's gemm, column-major, as documented: C (M×N) = op(A) · op(B).
+    #[allow(clippy::too_many_arguments)]
+    fn gemm_cm(g: &Gemm, (mm, nn, kk): (usize, usize, usize), a: &[f64], b: &[f64], c: &mut [f64]) {
+        let at = |i: usize, p: usize| match g.ta {
+            BlasOp::CUBLAS_OP_N => a[i + p * g.lda as usize],
+            _ => a[p + i * g.lda as usize],
+        };
+        let bt = |p: usize, j: usize| match g.tb {
+            BlasOp::CUBLAS_OP_N => b[p + j * g.ldb as usize],
+            _ => b[j + p * g.ldb as usize],
+        };
+        for i in 0..mm {
+            for j in 0..nn {
+                c[i + j * g.ldc as usize] = (0..kk).map(|p| at(i, p) * bt(p, j)).sum();
+            }
+        }
+    }
+
+    /// Row-major matrix `rows × cols` stored with strides (`sr`, `sc`) in a buffer of `len`.
+    fn store(
+        rows: usize,
+        cols: usize,
+        sr: usize,
+        sc: usize,
+        f: impl Fn(usize, usize) -> f64,
+    ) -> Vec<f64> {
+        let len = (rows.max(1) - 1) * sr + (cols.max(1) - 1) * sc + 1;
+        let mut v = vec![f64::NAN; len];
+        for i in 0..rows {
+            for j in 0..cols {
+                v[i * sr + j * sc] = f(i, j);
+            }
+        }
+        v
+    }
+
+    #[test]
+    fn the_cublas_call_computes_the_row_major_product_for_every_layout_it_accepts() {
+        let fa = |i: usize, p: usize| (i * 7 + p * 3) as f64 % 11.0 - 5.0;
+        let fb = |p: usize, j: usize| (p * 5 + j * 2) as f64 % 7.0 - 3.0;
+        let mut checked = 0;
+        for (m, n, k) in [
+            (1, 1, 1),
+            (3, 4, 5),
+            (1, 6, 2),
+            (5, 1, 3),
+            (4, 3, 1),
+            (2, 2, 7),
+        ] {
+            // Row-major, transposed views, and padded leading dims.
+            let a_lays = [(k, 1), (1, m), (k + 2, 1), (1, m + 3)];
+            let b_lays = [(n, 1), (1, k), (n + 1, 1), (1, k + 2)];
+            let y_lays = [(n, 1), (n + 3, 1)];
+            for &(asr, asc) in &a_lays {
+                for &(bsr, bsc) in &b_lays {
+                    for &(ysr, ysc) in &y_lays {
+                        let g = gemm_for((m, n, k), [asr, asc], [bsr, bsc], [ysr, ysc])
+                            .unwrap_or_else(|e| {
+                                panic!("{m}x{n}x{k} a{asr},{asc} b{bsr},{bsc}: {e:?}")
+                            });
+                        let a = store(m, k, asr, asc, fa);
+                        let b = store(k, n, bsr, bsc, fb);
+                        let mut y = store(m, n, ysr, ysc, |_, _| f64::NAN);
+                        gemm_cm(&g, (n, m, k), &b, &a, &mut y);
+                        for i in 0..m {
+                            for j in 0..n {
+                                let want: f64 = (0..k).map(|p| fa(i, p) * fb(p, j)).sum();
+                                assert_eq!(y[i * ysr + j * ysc], want, "{m}x{n}x{k} ({i},{j})");
+                            }
+                        }
+                        checked += 1;
+                    }
+                }
+            }
+        }
+        assert_eq!(checked, 6 * 4 * 4 * 2);
+    }
+
+    #[test]
+    fn layouts_cublas_cannot_address_are_named() {
+        // Broadcast rows (stride 0) and doubly strided views need a copy first.
+        assert_eq!(
+            gemm_for((3, 4, 5), [0, 1], [4, 1], [4, 1]),
+            Err(Unaddressable::A)
+        );
+        assert_eq!(
+            gemm_for((3, 4, 5), [5, 1], [8, 2], [4, 1]),
+            Err(Unaddressable::B)
+        );
+        assert_eq!(
+            gemm_for((3, 4, 5), [5, 1], [4, 1], [1, 3]),
+            Err(Unaddressable::Y)
+        );
     }
 }

@@ -218,6 +218,11 @@ where
         &self.dev
     }
 
+    /// The arena (all of it, alignment padding included).
+    pub fn arena(&self) -> &A {
+        &self.arena
+    }
+
     fn bytes(&mut self) -> &mut D::Bytes {
         let (s, n) = (self.start, self.plan.bytes);
         let (_, r) = D::split_bytes_mut(self.arena.as_mut(), s);
