@@ -32,6 +32,7 @@ mod graph;
 mod kernels;
 pub mod mem;
 mod ops;
+mod transfer;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -63,6 +64,8 @@ struct Inner {
     async_alloc: bool,
     /// cuBLAS workspace, set once so cuBLAS never allocates while a graph is captured.
     workspace: u64,
+    /// Pinned halves for large copies, made on first use.
+    staging: Mutex<Option<transfer::Staging>>,
 }
 
 impl std::fmt::Debug for Cuda {
@@ -196,6 +199,7 @@ impl Cuda {
                 kernels: Mutex::new(HashMap::new()),
                 async_alloc,
                 workspace,
+                staging: Mutex::new(None),
             }),
         })
     }
@@ -269,12 +273,31 @@ impl Cuda {
         };
     }
 
+    /// Runs `f` with the pinned staging halves (made on first use).
+    fn with_staging(&self, f: impl FnOnce(&mut transfer::Staging) -> Result<()>) -> Result<()> {
+        let mut st = self
+            .inner
+            .staging
+            .lock()
+            .map_err(|_| dev_err("cuda", "staging buffer poisoned"))?;
+        if st.is_none() {
+            *st = Some(transfer::Staging::new()?);
+        }
+        match st.as_mut() {
+            Some(s) => f(s),
+            None => Err(dev_err("cuda", "staging buffer missing")),
+        }
+    }
+
     /// Copies host bytes to device address `dst` (`src.len()` bytes there, owned by the caller).
     fn htod(&self, dst: u64, src: &[u8]) -> Result<()> {
         if src.is_empty() {
             return Ok(());
         }
         self.bind()?;
+        if src.len() >= transfer::STAGED {
+            return self.with_staging(|st| self.htod_staged(st, dst, src));
+        }
         // SAFETY: `dst` holds `src.len()` bytes (checked by callers through DevSlice lengths).
         // From pageable memory the driver copies `src` before returning, so `src` may be
         // dropped afterwards; the copy is ordered on our stream.
@@ -288,6 +311,9 @@ impl Cuda {
             return Ok(());
         }
         self.bind()?;
+        if dst.len() >= transfer::STAGED {
+            return self.with_staging(|st| self.dtoh_staged(st, dst, src));
+        }
         // SAFETY: `src` holds `dst.len()` bytes; the stream is synchronised before `dst` is
         // used or dropped.
         unsafe { drv::memcpy_dtoh_async(dst, src, self.cu_stream()) }
@@ -310,6 +336,10 @@ impl Drop for Inner {
     fn drop(&mut self) {
         if self.ctx.bind_to_thread().is_ok() {
             let _ = self.stream.synchronize();
+            // The pinned halves go while the context is still alive.
+            if let Ok(mut st) = self.staging.lock() {
+                st.take();
+            }
             // SAFETY: allocated in `open`; the stream is idle, so cuBLAS no longer uses it.
             let _ = unsafe { drv::free_sync(self.workspace) };
         }

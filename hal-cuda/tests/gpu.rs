@@ -164,3 +164,16 @@ fn training_on_the_gpu_matches_the_cpu_and_a_replayed_graph_matches_eager_steps(
         assert_eq!(step.run(&mut eager).unwrap_err().kind(), ErrorKind::Device);
     }
 }
+
+#[test]
+fn large_copies_go_through_pinned_memory_and_come_back_intact() {
+    let Some(cuda) = gpu() else { return };
+    // 4.5M + 3 floats: over the 8 MiB staging threshold, ending in a partial chunk.
+    let n = 4_500_003;
+    let v: Vec<f32> = (0..n).map(|i| (i % 1013) as f32 - 0.5).collect();
+    let t = Tensor::<f32>::from_vec(v.clone(), &[n]).unwrap();
+    let g = t.to(&cuda).unwrap();
+    let doubled = (&g + &g).unwrap().to_vec().unwrap();
+    assert!(doubled.iter().zip(&v).all(|(d, x)| *d == 2.0 * x));
+    assert_eq!(g.to_vec().unwrap(), v);
+}
