@@ -7,7 +7,7 @@
 //!
 //! - **Loading**: `libcuda`, `libnvrtc` and `libcublas` are loaded at run time, so the crate
 //!   builds on any machine; [`Cuda::new`] returns an error of kind
-//!   [`ErrorKind::Device`](tensile_core::ErrorKind::Device) where they or a GPU are missing.
+//!   [`ErrorKind::Device`](tensile_core::ErrorKind) where they or a GPU are missing.
 //! - **Kernels**: elementwise, reductions, casts and optimizer steps are CUDA C generated from
 //!   the core's op table ([`codegen`]), compiled with NVRTC for the device's architecture on
 //!   first use and cached per op and dtype. Matmul is cuBLAS (strided batched).
