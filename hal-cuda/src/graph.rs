@@ -72,12 +72,12 @@ impl Cuda {
         f: impl FnOnce(&mut CudaSession<'_, S>) -> Result<()>,
     ) -> Result<Replay> {
         self.sync()?;
-        self.inner
-            .stream
+        let gpu = self.gpu()?;
+        gpu.stream
             .begin_capture(CUstreamCaptureMode::CU_STREAM_CAPTURE_MODE_RELAXED)
             .map_err(|e| driver_err("capture", e))?;
         let ran = f(session);
-        let ended = self.inner.stream.end_capture(CUgraphInstantiate_flags(0));
+        let ended = gpu.stream.end_capture(CUgraphInstantiate_flags(0));
         ran?;
         let graph = ended
             .map_err(|e| driver_err("capture", e))?

@@ -74,8 +74,8 @@ pub(crate) fn arg<T>(v: &T) -> *mut c_void {
 impl Cuda {
     /// The compiled function of `k`, compiling it with NVRTC on first use.
     fn function(&self, k: Kernel) -> Result<cudarc::driver::sys::CUfunction> {
-        let mut cache = self
-            .inner
+        let gpu = self.gpu()?;
+        let mut cache = gpu
             .kernels
             .lock()
             .map_err(|_| dev_err("cuda", "kernel cache poisoned"))?;
@@ -86,8 +86,7 @@ impl Cuda {
             return Err(dev_err("cuda", "no kernel for this op and dtype"));
         }
         let ptx = compile(&k.source(), &self.inner.arch)?;
-        let module = self
-            .inner
+        let module = gpu
             .ctx
             .load_module(ptx)
             .map_err(|e| driver_err("load kernel", e))?;
@@ -107,6 +106,10 @@ impl Cuda {
         block: u32,
         args: &mut [*mut c_void],
     ) -> Result<()> {
+        #[cfg(feature = "emulator")]
+        if let Some(e) = self.emu() {
+            return e.launch(k, grid.max(1), block, args);
+        }
         let f = self.function(k)?;
         self.bind()?;
         // SAFETY: `args` point to values laid out as the kernel's parameters (the generated

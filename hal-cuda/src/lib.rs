@@ -28,6 +28,8 @@
 #![deny(missing_docs)]
 
 pub mod codegen;
+#[cfg(feature = "emulator")]
+mod emu;
 mod graph;
 mod kernels;
 pub mod mem;
@@ -54,11 +56,20 @@ pub struct Cuda {
 
 struct Inner {
     name: String,
-    ctx: Arc<CudaContext>,
-    stream: Arc<CudaStream>,
-    blas: CudaBlas,
     /// `sm_XY` of the device, for NVRTC.
     arch: String,
+    /// The GPU (absent on the CPU emulator).
+    gpu: Option<Gpu>,
+    /// The CPU emulator of the generated kernels (tests without a GPU).
+    #[cfg(feature = "emulator")]
+    emu: Option<emu::Emu>,
+}
+
+struct Gpu {
+    ctx: Arc<CudaContext>,
+    stream: Arc<CudaStream>,
+    /// Dropped by hand, before the workspace it uses is freed.
+    blas: std::mem::ManuallyDrop<CudaBlas>,
     kernels: Mutex<HashMap<codegen::Kernel, CudaFunction>>,
     /// Whether stream-ordered allocation is available (else synchronous malloc/free).
     async_alloc: bool,
@@ -192,14 +203,34 @@ impl Cuda {
         Ok(Cuda {
             inner: Arc::new(Inner {
                 name: format!("cuda:{ordinal}"),
-                ctx,
-                stream,
-                blas,
                 arch: format!("sm_{major}{minor}"),
-                kernels: Mutex::new(HashMap::new()),
-                async_alloc,
-                workspace,
-                staging: Mutex::new(None),
+                gpu: Some(Gpu {
+                    ctx,
+                    stream,
+                    blas: std::mem::ManuallyDrop::new(blas),
+                    kernels: Mutex::new(HashMap::new()),
+                    async_alloc,
+                    workspace,
+                    staging: Mutex::new(None),
+                }),
+                #[cfg(feature = "emulator")]
+                emu: None,
+            }),
+        })
+    }
+
+    /// A device that runs the generated kernels on the CPU (compiled by the host's `g++`, with
+    /// each block's threads as OS threads), with host memory for device memory and a plain
+    /// column-major gemm for cuBLAS. For tests on machines without a GPU; not for speed.
+    /// Graph capture is GPU-only.
+    #[cfg(feature = "emulator")]
+    pub fn emulated() -> Result<Cuda> {
+        Ok(Cuda {
+            inner: Arc::new(Inner {
+                name: "cuda:emulated".into(),
+                arch: "host".into(),
+                gpu: None,
+                emu: Some(emu::Emu::new()?),
             }),
         })
     }
@@ -211,7 +242,10 @@ impl Cuda {
 
     /// The device's name as the driver reports it (`"NVIDIA H100 80GB HBM3"`).
     pub fn device_name(&self) -> Result<String> {
-        self.inner.ctx.name().map_err(|e| driver_err("cuda", e))
+        if self.emu().is_some() {
+            return Ok("CPU emulation of the generated kernels".into());
+        }
+        self.gpu()?.ctx.name().map_err(|e| driver_err("cuda", e))
     }
 
     /// The architecture kernels are compiled for (`"sm_90"`).
@@ -221,30 +255,62 @@ impl Cuda {
 
     /// Waits until all queued work is done, and reports a failure of any of it.
     pub fn sync(&self) -> Result<()> {
+        if self.emu().is_some() {
+            return Ok(()); // the emulator runs every launch to completion
+        }
         self.bind()?;
-        self.inner
+        self.gpu()?
             .stream
             .synchronize()
             .map_err(|e| driver_err("synchronize", e))
     }
 
-    fn bind(&self) -> Result<()> {
+    /// The GPU, or an error on the emulator (for the few GPU-only paths).
+    fn gpu(&self) -> Result<&Gpu> {
         self.inner
+            .gpu
+            .as_ref()
+            .ok_or(dev_err("cuda", "not available on the CPU emulator"))
+    }
+
+    /// The CPU emulator, when this device is one.
+    #[cfg(feature = "emulator")]
+    pub(crate) fn emu(&self) -> Option<&emu::Emu> {
+        self.inner.emu.as_ref()
+    }
+
+    /// The CPU emulator, when this device is one.
+    #[cfg(not(feature = "emulator"))]
+    pub(crate) fn emu(&self) -> Option<&std::convert::Infallible> {
+        None
+    }
+
+    fn bind(&self) -> Result<()> {
+        self.gpu()?
             .ctx
             .bind_to_thread()
             .map_err(|e| driver_err("cuda", e))
     }
 
+    /// The stream all work goes to (null on the emulator, which never passes it to CUDA).
     fn cu_stream(&self) -> sys::CUstream {
-        self.inner.stream.cu_stream()
+        self.inner
+            .gpu
+            .as_ref()
+            .map_or(std::ptr::null_mut(), |g| g.stream.cu_stream())
     }
 
     pub(crate) fn malloc(&self, bytes: usize) -> Result<u64> {
+        #[cfg(feature = "emulator")]
+        if let Some(e) = self.emu() {
+            return e.malloc(bytes);
+        }
+        let async_alloc = self.gpu()?.async_alloc;
         self.bind()?;
         // SAFETY: the context is bound; the memory is only used in stream order on our stream
         // (or after a synchronous allocation).
         let r = unsafe {
-            if self.inner.async_alloc {
+            if async_alloc {
                 drv::malloc_async(self.cu_stream(), bytes)
             } else {
                 drv::malloc_sync(bytes)
@@ -259,13 +325,18 @@ impl Cuda {
     }
 
     pub(crate) fn free(&self, addr: u64) {
+        #[cfg(feature = "emulator")]
+        if let Some(e) = self.emu() {
+            return e.free(addr);
+        }
+        let Ok(g) = self.gpu() else { return };
         if self.bind().is_err() {
             return;
         }
         // SAFETY: `addr` came from `malloc` and is freed once; stream order keeps queued
         // kernels that use it ahead of the free. Errors cannot be reported from Drop.
         let _ = unsafe {
-            if self.inner.async_alloc {
+            if g.async_alloc {
                 drv::free_async(addr, self.cu_stream())
             } else {
                 drv::free_sync(addr)
@@ -276,7 +347,7 @@ impl Cuda {
     /// Runs `f` with the pinned staging halves (made on first use).
     fn with_staging(&self, f: impl FnOnce(&mut transfer::Staging) -> Result<()>) -> Result<()> {
         let mut st = self
-            .inner
+            .gpu()?
             .staging
             .lock()
             .map_err(|_| dev_err("cuda", "staging buffer poisoned"))?;
@@ -294,6 +365,10 @@ impl Cuda {
         if src.is_empty() {
             return Ok(());
         }
+        #[cfg(feature = "emulator")]
+        if let Some(e) = self.emu() {
+            return e.copy(dst, src.as_ptr() as u64, src.len());
+        }
         self.bind()?;
         if src.len() >= transfer::STAGED {
             return self.with_staging(|st| self.htod_staged(st, dst, src));
@@ -310,6 +385,10 @@ impl Cuda {
         if dst.is_empty() {
             return Ok(());
         }
+        #[cfg(feature = "emulator")]
+        if let Some(e) = self.emu() {
+            return e.copy(dst.as_mut_ptr() as u64, src, dst.len());
+        }
         self.bind()?;
         if dst.len() >= transfer::STAGED {
             return self.with_staging(|st| self.dtoh_staged(st, dst, src));
@@ -325,6 +404,10 @@ impl Cuda {
         if bytes == 0 {
             return Ok(());
         }
+        #[cfg(feature = "emulator")]
+        if let Some(e) = self.emu() {
+            return e.zero(dst, bytes);
+        }
         self.bind()?;
         // SAFETY: `dst` holds `bytes` bytes.
         unsafe { drv::memset_d8_async(dst, 0, bytes, self.cu_stream()) }
@@ -332,7 +415,7 @@ impl Cuda {
     }
 }
 
-impl Drop for Inner {
+impl Drop for Gpu {
     fn drop(&mut self) {
         if self.ctx.bind_to_thread().is_ok() {
             let _ = self.stream.synchronize();
@@ -340,8 +423,13 @@ impl Drop for Inner {
             if let Ok(mut st) = self.staging.lock() {
                 st.take();
             }
-            // SAFETY: allocated in `open`; the stream is idle, so cuBLAS no longer uses it.
+            // SAFETY: dropped once, here; the handle goes before the workspace it was given.
+            unsafe { std::mem::ManuallyDrop::drop(&mut self.blas) };
+            // SAFETY: allocated in `open`; the stream is idle and the cuBLAS handle is gone.
             let _ = unsafe { drv::free_sync(self.workspace) };
+        } else {
+            // SAFETY: dropped once, here (the context could not be bound: leak nothing else).
+            unsafe { std::mem::ManuallyDrop::drop(&mut self.blas) };
         }
     }
 }

@@ -198,12 +198,12 @@ fn blas_operand(rows: usize, cols: usize, sr: usize, sc: usize) -> Option<(BlasO
 /// terms: `C' (n×m) = op(A') · op(B')` with `A'` = b's memory, `B'` = a's, `C'` = y's (row-major
 /// C is column-major Cᵀ, and Cᵀ = Bᵀ·Aᵀ).
 #[derive(Clone, Copy, Debug, PartialEq)]
-struct Gemm {
-    ta: BlasOp,
-    tb: BlasOp,
-    lda: i32,
-    ldb: i32,
-    ldc: i32,
+pub(crate) struct Gemm {
+    pub(crate) ta: BlasOp,
+    pub(crate) tb: BlasOp,
+    pub(crate) lda: i32,
+    pub(crate) ldb: i32,
+    pub(crate) ldc: i32,
 }
 
 /// Which operand cuBLAS cannot address as laid out (it is copied first).
@@ -307,8 +307,14 @@ impl MatMul for Cuda {
                 .map_err(|_| dev_err("matmul", "a dimension exceeds cuBLAS's int range"))
         };
         let (mi, ni, ki, ci) = (ints(m)?, ints(n)?, ints(k)?, ints(count as usize)?);
-        self.bind()?;
-        let handle = *self.inner.blas.handle();
+        #[cfg(feature = "emulator")]
+        let emu = self.emu();
+        let handle = match self.inner_blas() {
+            Ok(h) => h,
+            #[cfg(feature = "emulator")]
+            Err(_) if emu.is_some() => std::ptr::null_mut(),
+            Err(e) => return Err(e),
+        };
         for o in 0..outer.max(1) {
             // Offsets of batch `o` of the outer dims.
             let (mut oa, mut ob, mut oy, mut q) = (sa.off, sb.off, sy.off, o);
@@ -324,6 +330,11 @@ impl MatMul for Cuda {
                 b.addr() + ob as u64 * es,
                 y.addr() + oy as u64 * es,
             );
+            #[cfg(feature = "emulator")]
+            if let Some(e) = emu {
+                e.gemm::<E>(g, (ni, mi, ki), (pb, pa, py), inner, ci);
+                continue;
+            }
             // Row-major C = A·B is column-major Cᵀ = Bᵀ·Aᵀ: B's view comes first.
             // SAFETY: the pointers and strides address memory the core checked the layouts
             // against; cuBLAS runs on the device's stream.
@@ -379,6 +390,13 @@ impl MatMul for Cuda {
 }
 
 impl Cuda {
+    /// The cuBLAS handle, with the context bound.
+    fn inner_blas(&self) -> Result<cudarc::cublas::sys::cublasHandle_t> {
+        let h = *self.gpu()?.blas.handle();
+        self.bind()?;
+        Ok(h)
+    }
+
     /// A contiguous copy of a strided operand (the slow path for layouts cuBLAS cannot read).
     fn contiguous_copy<E: Elem>(&self, x: &DevSlice<E>, xl: &Layout) -> Result<CudaBuf<E>> {
         let tmp: CudaBuf<E> = self.alloc_zeroed(xl.numel())?;

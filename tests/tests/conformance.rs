@@ -36,8 +36,9 @@ fn main() -> ExitCode {
         corpus.len()
     );
 
-    // The GPU runs where there is one; elsewhere it is skipped with the reason, unless
-    // TENSILE_REQUIRE_GPU says a GPU must be there.
+    // The GPU runs where there is one (TENSILE_REQUIRE_GPU makes a missing one a failure).
+    // Without one, the CUDA device's kernels run on the CPU emulator instead (the same
+    // generated CUDA C, compiled by g++), so the GPU code paths are still checked.
     let cuda = match Cuda::new(0) {
         Ok(c) => Some(c),
         Err(e) if std::env::var_os("TENSILE_REQUIRE_GPU").is_some() => {
@@ -45,8 +46,17 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
         Err(e) => {
-            println!("cuda: skipped ({e})");
-            None
+            println!("cuda: no GPU ({e})");
+            match Cuda::emulated() {
+                Ok(c) => {
+                    println!("cuda: running the generated kernels on the CPU emulator");
+                    Some(c)
+                }
+                Err(e) => {
+                    println!("cuda: skipped ({e})");
+                    None
+                }
+            }
         }
     };
 
