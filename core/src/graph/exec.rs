@@ -157,7 +157,7 @@ macro_rules! with_elem {
 ///
 /// On host devices, [`input_mut`](Self::input_mut) and [`read`](Self::read) give slices and
 /// views of the arena itself; on every device, [`write`](Self::write),
-/// [`read_into`](Self::read_into) and (`alloc`) [`fetch`](Self::fetch) copy values in and out.
+/// [`read_into`](Self::read_into) and (`alloc`) `fetch` copy values in and out.
 pub struct Exec<'g, S, D: ArenaMem, A> {
     graph: &'g GraphBase<S>,
     dev: D,
@@ -350,7 +350,7 @@ where
 
     /// Copies node `id`'s value to `dst` (row-major), after queued work is done. The node must
     /// be laid out contiguously in its buffer (every computed node and input is); use
-    /// [`fetch`](Self::fetch) for views.
+    /// `fetch` for views.
     pub fn read_into<E: Elem>(&self, id: NodeId, dst: &mut [E]) -> Result<()> {
         let n = self.node(id)?;
         Self::check_dtype::<E>(n, id)?;
