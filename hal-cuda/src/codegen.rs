@@ -48,8 +48,9 @@ pub fn binary_expr(op: BinaryOp) -> &'static str {
         BinaryOp::Div => "a / b",
         BinaryOp::Pow => "pow(a, b)",
         // NaN propagates (a + b is NaN when either is), as torch.maximum/minimum.
-        BinaryOp::Maximum => "((a != a || b != b) ? a + b : (a > b ? a : b))",
-        BinaryOp::Minimum => "((a != a || b != b) ? a + b : (a < b ? a : b))",
+        // Ties keep `a` (so maximum(-0.0, 0.0) is -0.0, as on the host).
+        BinaryOp::Maximum => "((a != a || b != b) ? a + b : (a >= b ? a : b))",
+        BinaryOp::Minimum => "((a != a || b != b) ? a + b : (a <= b ? a : b))",
         BinaryOp::Eq => "(a == b ? (T)1 : (T)0)",
     }
 }
@@ -279,9 +280,13 @@ fn map_source(s: &mut String, name: &str, tag: MapTag, a: DType, b: DType) {
         ),
         MapTag::Cast => (
             "Strides xs, Strides ys, const A* xp, B* yp, double s",
-            // Through double, as the core's Cast (`B::from_f64(x.to_f64())`); PTX's
-            // float-to-integer conversion saturates and maps NaN to 0, as Rust's `as`.
-            "yp[offset_of(sh, ys, i)] = (B)(double)xp[offset_of(sh, xs, i)];".to_string(),
+            // Through double, as the core's Cast (`B::from_f64(x.to_f64())`), then Rust's `as`
+            // to an integer written out: truncate, saturate, NaN to 0 (C leaves out-of-range
+            // conversions undefined, and PTX's u8 conversion wraps).
+            format!(
+                "double v = (double)xp[offset_of(sh, xs, i)]; yp[offset_of(sh, ys, i)] = {};",
+                cast_expr(b)
+            ),
         ),
         MapTag::Zero => (
             "Strides xs, Strides ys, const T* xp, T* yp, double s",
@@ -296,6 +301,22 @@ fn map_source(s: &mut String, name: &str, tag: MapTag, a: DType, b: DType) {
          \x20        i += (long long)gridDim.x * blockDim.x) {{ {body} }}\n\
          }}\n"
     );
+}
+
+/// `v` (a double) as dtype `B` with Rust's `as` semantics.
+fn cast_expr(b: DType) -> &'static str {
+    match b {
+        DType::F32 | DType::F64 => "(B)v",
+        DType::U8 => "(v != v || v <= 0.0) ? (B)0 : (v >= 255.0 ? (B)255 : (B)v)",
+        DType::I32 => {
+            "(v != v) ? (B)0 : (v <= -2147483648.0 ? (B)(-2147483647 - 1) : \
+             (v >= 2147483647.0 ? (B)2147483647 : (B)v))"
+        }
+        DType::I64 => {
+            "(v != v) ? (B)0 : (v <= -9223372036854775808.0 ? (B)(-9223372036854775807LL - 1) : \
+             (v >= 9223372036854775807.0 ? (B)9223372036854775807LL : (B)v))"
+        }
+    }
 }
 
 /// One block per output element (grid-strided over outputs); the block sums in double.

@@ -2,6 +2,9 @@
 //! and a whole step can be captured as a CUDA graph and replayed.
 
 use cudarc::driver::sys::{CUgraphInstantiate_flags, CUstreamCaptureMode};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
 use cudarc::driver::CudaGraph;
 use tensile_core::graph::{GraphBase, NodeStore, Session};
 use tensile_core::{ArenaAlloc, Result};
@@ -65,18 +68,25 @@ impl Cuda {
 
     /// Captures the GPU work `f` queues on `session` (for example `|s| s.train_step()`) into a
     /// CUDA graph instead of running it. Run the step once normally first, so its kernels are
-    /// compiled before capture; `f` must not read results back to the host.
+    /// compiled before capture. Inside `f`, host transfers (`write`, reads, `set_lr`) are
+    /// errors: write inputs before each [`Replay::run`] instead. Work other threads queue on
+    /// this device meanwhile would be captured too, so capture from one thread.
     pub fn capture<S: NodeStore>(
         &self,
         session: &mut CudaSession<'_, S>,
         f: impl FnOnce(&mut CudaSession<'_, S>) -> Result<()>,
     ) -> Result<Replay> {
+        if !Arc::ptr_eq(&self.inner, &session.device().inner) {
+            return Err(dev_err("capture", "the session runs on another device"));
+        }
         self.sync()?;
         let gpu = self.gpu()?;
         gpu.stream
             .begin_capture(CUstreamCaptureMode::CU_STREAM_CAPTURE_MODE_RELAXED)
             .map_err(|e| driver_err("capture", e))?;
+        gpu.capturing.store(true, Ordering::Release);
         let ran = f(session);
+        gpu.capturing.store(false, Ordering::Release);
         let ended = gpu.stream.end_capture(CUgraphInstantiate_flags(0));
         ran?;
         let graph = ended

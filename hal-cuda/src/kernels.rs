@@ -5,7 +5,6 @@
 use std::ffi::c_void;
 
 use cudarc::driver::result as drv;
-use cudarc::nvrtc::{compile_ptx_with_opts, CompileOptions};
 use tensile_core::{Layout, Result};
 
 use crate::codegen::{Kernel, BLOCK, MAX_RANK};
@@ -85,10 +84,10 @@ impl Cuda {
         if !k.is_valid() {
             return Err(dev_err("cuda", "no kernel for this op and dtype"));
         }
-        let ptx = compile(&k.source(), &self.inner.arch)?;
+        let cubin = compile(&k.source(), &self.inner.arch)?;
         let module = gpu
             .ctx
-            .load_module(ptx)
+            .load_module(cudarc::nvrtc::Ptx::from_binary(cubin))
             .map_err(|e| driver_err("load kernel", e))?;
         let f = module
             .load_function(&k.name())
@@ -144,13 +143,50 @@ impl Cuda {
     }
 }
 
-/// Compiles CUDA C to PTX for `arch` (`"sm_90"`), or says why not.
-pub fn compile(src: &str, arch: &str) -> Result<cudarc::nvrtc::Ptx> {
-    let opts = CompileOptions {
-        options: vec![format!("--gpu-architecture={arch}"), "--std=c++17".into()],
-        ..Default::default()
+/// Compiles CUDA C to machine code (CUBIN) for `arch` (`"sm_90"`), or says why not. Machine
+/// code, not PTX: PTX from a newer NVRTC than the driver would be refused at load time.
+pub fn compile(src: &str, arch: &str) -> Result<Vec<u8>> {
+    crate::no_panic_compile(|| nvrtc_cubin(src, arch))
+}
+
+fn nvrtc_cubin(src: &str, arch: &str) -> Result<Vec<u8>> {
+    use cudarc::nvrtc::{result as rtc, sys as rsys};
+    let err = |m: String| dev_err("nvrtc", intern(m));
+    let csrc = std::ffi::CString::new(src).map_err(|_| err("source holds a NUL byte".into()))?;
+    let prog = rtc::create_program(&csrc, None).map_err(|e| err(format!("{e:?}")))?;
+    let opts = [
+        format!("--gpu-architecture={arch}"),
+        "--std=c++17".to_string(),
+    ];
+    // SAFETY: `prog` was created above and is destroyed once, at the end.
+    let out = unsafe {
+        match rtc::compile_program(prog, &opts) {
+            Ok(()) => {
+                let mut size = 0usize;
+                rsys::nvrtcGetCUBINSize(prog, &mut size)
+                    .result()
+                    .and_then(|()| {
+                        let mut bin = vec![0u8; size];
+                        rsys::nvrtcGetCUBIN(prog, bin.as_mut_ptr().cast())
+                            .result()
+                            .map(|()| bin)
+                    })
+                    .map_err(|e| err(format!("{e:?}")))
+            }
+            Err(e) => {
+                let log = rtc::get_program_log(prog)
+                    .map(|l| {
+                        let bytes: Vec<u8> = l.iter().map(|&c| c as u8).collect();
+                        String::from_utf8_lossy(&bytes)
+                            .trim_end_matches('\0')
+                            .to_string()
+                    })
+                    .unwrap_or_default();
+                Err(err(format!("{e:?} for {arch}:\n{log}")))
+            }
+        }
     };
-    crate::no_panic_compile(|| {
-        compile_ptx_with_opts(src, opts).map_err(|e| dev_err("nvrtc", intern(format!("{e}"))))
-    })
+    // SAFETY: created above, destroyed once.
+    let _ = unsafe { rtc::destroy_program(prog) };
+    out
 }

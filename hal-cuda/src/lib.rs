@@ -75,8 +75,11 @@ struct Gpu {
     async_alloc: bool,
     /// cuBLAS workspace, set once so cuBLAS never allocates while a graph is captured.
     workspace: u64,
-    /// Pinned halves for large copies, made on first use.
-    staging: Mutex<Option<transfer::Staging>>,
+    /// Pinned slots for host-to-device copies, made on first use: two halves for large
+    /// copies and a ring of small slots.
+    staging: Mutex<Option<[transfer::Staging; 2]>>,
+    /// Set while a capture runs: host transfers and synchronous allocations are refused then.
+    capturing: std::sync::atomic::AtomicBool,
 }
 
 impl std::fmt::Debug for Cuda {
@@ -167,7 +170,21 @@ impl Cuda {
                 "cuBLAS (libcublas.so) not found: add it to LD_LIBRARY_PATH",
             ));
         }
-        no_panic("cuda", || Self::open(ordinal))
+        // One device per ordinal in a process: every handle shares its stream, so work from
+        // any of them is ordered, and memory is never freed under another stream's kernels.
+        static OPEN: Mutex<Vec<(usize, std::sync::Weak<Inner>)>> = Mutex::new(Vec::new());
+        let mut open = OPEN.lock().unwrap_or_else(|e| e.into_inner());
+        open.retain(|(_, w)| w.strong_count() > 0);
+        if let Some(inner) = open
+            .iter()
+            .find(|(o, _)| *o == ordinal)
+            .and_then(|(_, w)| w.upgrade())
+        {
+            return Ok(Cuda { inner });
+        }
+        let dev = no_panic("cuda", || Self::open(ordinal))?;
+        open.push((ordinal, Arc::downgrade(&dev.inner)));
+        Ok(dev)
     }
 
     fn open(ordinal: usize) -> Result<Cuda> {
@@ -198,6 +215,8 @@ impl Cuda {
             )
         };
         if st != cudarc::cublas::sys::cublasStatus_t::CUBLAS_STATUS_SUCCESS {
+            // SAFETY: allocated above, unused.
+            let _ = unsafe { drv::free_sync(workspace) };
             return Err(dev_err("cuda", "cublasSetWorkspace failed"));
         }
         Ok(Cuda {
@@ -212,6 +231,7 @@ impl Cuda {
                     async_alloc,
                     workspace,
                     staging: Mutex::new(None),
+                    capturing: std::sync::atomic::AtomicBool::new(false),
                 }),
                 #[cfg(feature = "emulator")]
                 emu: None,
@@ -306,6 +326,9 @@ impl Cuda {
             return e.malloc(bytes);
         }
         let async_alloc = self.gpu()?.async_alloc;
+        if !async_alloc {
+            self.not_capturing("cuda alloc")?;
+        }
         self.bind()?;
         // SAFETY: the context is bound; the memory is only used in stream order on our stream
         // (or after a synchronous allocation).
@@ -330,7 +353,10 @@ impl Cuda {
             return e.free(addr);
         }
         let Ok(g) = self.gpu() else { return };
-        if self.bind().is_err() {
+        // Not `bind()`: it reports (and clears) errors cudarc recorded elsewhere, which would
+        // skip this free and leak.
+        // SAFETY: the context lives as long as `g`.
+        if unsafe { drv::ctx::set_current(g.ctx.cu_ctx()) }.is_err() {
             return;
         }
         // SAFETY: `addr` came from `malloc` and is freed once; stream order keeps queued
@@ -344,19 +370,34 @@ impl Cuda {
         };
     }
 
-    /// Runs `f` with the pinned staging halves (made on first use).
-    fn with_staging(&self, f: impl FnOnce(&mut transfer::Staging) -> Result<()>) -> Result<()> {
+    /// Runs `f` with the pinned slots for copies of `bytes` (made on first use).
+    fn with_staging(
+        &self,
+        bytes: usize,
+        f: impl FnOnce(&mut transfer::Staging) -> Result<()>,
+    ) -> Result<()> {
         let mut st = self
             .gpu()?
             .staging
             .lock()
             .map_err(|_| dev_err("cuda", "staging buffer poisoned"))?;
         if st.is_none() {
-            *st = Some(transfer::Staging::new()?);
+            *st = Some([transfer::Staging::large()?, transfer::Staging::small()?]);
         }
         match st.as_mut() {
-            Some(s) => f(s),
+            Some([large, small]) => f(if bytes <= small.slot() { small } else { large }),
             None => Err(dev_err("cuda", "staging buffer missing")),
+        }
+    }
+
+    /// An error while a graph capture runs (host transfers cannot be captured).
+    fn not_capturing(&self, op: &'static str) -> Result<()> {
+        match self.inner.gpu.as_ref() {
+            Some(g) if g.capturing.load(std::sync::atomic::Ordering::Acquire) => Err(dev_err(
+                op,
+                "host transfers and synchronous allocations cannot be captured",
+            )),
+            _ => Ok(()),
         }
     }
 
@@ -369,15 +410,11 @@ impl Cuda {
         if let Some(e) = self.emu() {
             return e.copy(dst, src.as_ptr() as u64, src.len());
         }
+        self.not_capturing("upload")?;
         self.bind()?;
-        if src.len() >= transfer::STAGED {
-            return self.with_staging(|st| self.htod_staged(st, dst, src));
-        }
-        // SAFETY: `dst` holds `src.len()` bytes (checked by callers through DevSlice lengths).
-        // From pageable memory the driver copies `src` before returning, so `src` may be
-        // dropped afterwards; the copy is ordered on our stream.
-        unsafe { drv::memcpy_htod_async(dst, src, self.cu_stream()) }
-            .map_err(|e| driver_err("upload", e))
+        // Always through pinned slots: an async copy from pageable memory may read `src` after
+        // returning, and the caller may reuse `src` at once. The copy is ordered on our stream.
+        self.with_staging(src.len(), |st| self.htod_staged(st, dst, src))
     }
 
     /// Copies device bytes at `src` to the host, after all queued work.
@@ -389,9 +426,10 @@ impl Cuda {
         if let Some(e) = self.emu() {
             return e.copy(dst.as_mut_ptr() as u64, src, dst.len());
         }
+        self.not_capturing("download")?;
         self.bind()?;
         if dst.len() >= transfer::STAGED {
-            return self.with_staging(|st| self.dtoh_staged(st, dst, src));
+            return self.with_staging(dst.len(), |st| self.dtoh_staged(st, dst, src));
         }
         // SAFETY: `src` holds `dst.len()` bytes; the stream is synchronised before `dst` is
         // used or dropped.

@@ -266,6 +266,9 @@ impl MatMul for Cuda {
                 0.0,
             );
         }
+        if [m, n, k].iter().any(|&d| i32::try_from(d).is_err()) {
+            return Err(dev_err("matmul", "a dimension exceeds cuBLAS's int range"));
+        }
         let (ast, bst, yst) = (al.strides(), bl.strides(), yl.strides());
         let two = |s: &[usize]| [s[r - 2], s[r - 1]];
         let g = match gemm_for((m, n, k), two(ast), two(bst), two(yst)) {

@@ -199,3 +199,29 @@ fn large_copies_go_through_pinned_memory_and_come_back_intact() {
     assert!(doubled.iter().zip(&v).all(|(d, x)| *d == 2.0 * x));
     assert_eq!(g.to_vec().unwrap(), v);
 }
+
+#[test]
+fn casts_saturate_and_ties_keep_the_first_operand_as_on_the_host() {
+    let Some(cuda) = gpu() else { return };
+    let v = [300.0f32, -5.0, f32::NAN, 2.5e10, -2.5e10, 254.9, -0.5, 7.0];
+    let x = Tensor::<f32>::from_vec(v.to_vec(), [v.len()]).unwrap();
+    let xg = x.to(&cuda).unwrap();
+    assert_eq!(
+        xg.cast::<u8>().unwrap().to_vec().unwrap(),
+        x.cast::<u8>().unwrap().to_vec().unwrap()
+    );
+    assert_eq!(
+        xg.cast::<i32>().unwrap().to_vec().unwrap(),
+        x.cast::<i32>().unwrap().to_vec().unwrap()
+    );
+    assert_eq!(
+        xg.cast::<i64>().unwrap().to_vec().unwrap(),
+        x.cast::<i64>().unwrap().to_vec().unwrap()
+    );
+    let z = Tensor::<f32>::from_vec(vec![-0.0, 0.0], [2]).unwrap();
+    let (a, b) = (z.narrow(0, 0, 1).unwrap(), z.narrow(0, 1, 1).unwrap());
+    let (ag, bg) = (a.to(&cuda).unwrap(), b.to(&cuda).unwrap());
+    let host = a.maximum(&b).unwrap().item().unwrap();
+    let dev = ag.maximum(&bg).unwrap().item().unwrap();
+    assert_eq!(host.to_bits(), dev.to_bits(), "maximum(-0, +0)");
+}
