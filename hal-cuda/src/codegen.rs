@@ -94,6 +94,13 @@ pub enum Kernel {
         /// Dtype.
         dt: DType,
     },
+    /// Combines the partial sums of a split reduction.
+    ReduceFinish {
+        /// 0 sum, 1 mean, 2 var, 3 std.
+        op: u8,
+        /// Dtype.
+        dt: DType,
+    },
     /// Max or min with its first index along axes.
     Extremum {
         /// Which extreme.
@@ -150,6 +157,10 @@ impl Kernel {
                 let n = ["sum", "mean", "var", "std"][op as usize & 3];
                 format!("tensile_reduce_{n}_{}", dt_name(dt))
             }
+            Kernel::ReduceFinish { op, dt } => {
+                let n = ["sum", "mean", "var", "std"][op as usize & 3];
+                format!("tensile_reduce_finish_{n}_{}", dt_name(dt))
+            }
             Kernel::Extremum { max, dt } => {
                 format!(
                     "tensile_{}_{}",
@@ -176,7 +187,9 @@ impl Kernel {
                 MapTag::Copy | MapTag::Zero => a == b,
                 _ => a == b && float(a),
             },
-            Kernel::Reduce { dt, .. } | Kernel::Update { dt, .. } => float(dt),
+            Kernel::Reduce { dt, .. }
+            | Kernel::ReduceFinish { dt, .. }
+            | Kernel::Update { dt, .. } => float(dt),
             Kernel::Extremum { .. } => true,
         }
     }
@@ -188,6 +201,7 @@ impl Kernel {
         match *self {
             Kernel::Map { tag, a, b } => map_source(&mut s, &name, tag, a, b),
             Kernel::Reduce { op, dt } => reduce_source(&mut s, &name, op, dt),
+            Kernel::ReduceFinish { op, dt } => reduce_finish_source(&mut s, &name, op, dt),
             Kernel::Extremum { max, dt } => extremum_source(&mut s, &name, max, dt),
             Kernel::Update { adam, dt } => update_source(&mut s, &name, adam, dt),
         }
@@ -216,6 +230,7 @@ impl Kernel {
         }
         for dt in dts {
             out.extend((0..4).map(|op| Kernel::Reduce { op, dt }));
+            out.extend((0..4).map(|op| Kernel::ReduceFinish { op, dt }));
             out.extend([false, true].map(|max| Kernel::Extremum { max, dt }));
             out.extend([false, true].map(|adam| Kernel::Update { adam, dt }));
         }
@@ -319,7 +334,13 @@ fn cast_expr(b: DType) -> &'static str {
     }
 }
 
-/// One block per output element (grid-strided over outputs); the block sums in double.
+/// Sum, mean, var, std. A block of `lanes × groups` threads (1D) covers `lanes` consecutive
+/// outputs; lane `l` reads output `o = tile * lanes + l`, group `g` every `groups`-th element of
+/// the reduced range. `lanes = 32` makes a warp read 32 adjacent outputs (coalesced when the
+/// reduced axis is the outer one), `lanes = 1` a warp 32 adjacent reduced elements. With
+/// `splits > 1` each block covers a `chunk` of the reduced range and writes a partial sum (in
+/// double) to `part[o * splits + split]`, for `tensile_reduce_finish_*`; `mode` 2 sums squared
+/// deviations from `means[o]` (var's second pass). `mode` 0 finishes in the block.
 fn reduce_source(s: &mut String, name: &str, op: u8, dt: DType) {
     let t = ctype(dt);
     let finish = match op {
@@ -327,9 +348,9 @@ fn reduce_source(s: &mut String, name: &str, op: u8, dt: DType) {
         1 => "r = sum / (double)rs.n;",
         _ => {
             "double mean = sum / (double)rs.n; double acc2 = 0.0;\n\
-             for (long long j = threadIdx.x; j < rs.n; j += blockDim.x) {\n\
+             if (live) for (long long j = g; j < rs.n; j += groups) {\n\
              \x20   double d = (double)x[base + offset_of(rs, rx, j)] - mean; acc2 += d * d; }\n\
-             double ss = block_sum(acc2, sh);\n\
+             double ss = lane_sum(acc2, sh, lane, lanes, g, groups);\n\
              r = ss / ((double)rs.n - (double)corr);"
         }
     };
@@ -337,23 +358,74 @@ fn reduce_source(s: &mut String, name: &str, op: u8, dt: DType) {
     let _ = write!(
         s,
         "typedef {t} T;\n\
-         __device__ double block_sum(double v, double* sh) {{\n\
+         // Sums `v` over the groups of each lane; every thread gets its lane's total.\n\
+         __device__ double lane_sum(double v, double* sh, int lane, int lanes, int g, int groups) {{\n\
          \x20   sh[threadIdx.x] = v; __syncthreads();\n\
-         \x20   for (int k = blockDim.x / 2; k > 0; k >>= 1) {{\n\
-         \x20       if (threadIdx.x < k) sh[threadIdx.x] += sh[threadIdx.x + k];\n\
+         \x20   for (int k = groups / 2; k > 0; k >>= 1) {{\n\
+         \x20       if (g < k) sh[threadIdx.x] += sh[threadIdx.x + k * lanes];\n\
          \x20       __syncthreads(); }}\n\
-         \x20   double r = sh[0]; __syncthreads(); return r;\n\
+         \x20   double r = sh[lane]; __syncthreads(); return r;\n\
          }}\n\
          extern \"C\" __global__ void {name}(Shape ks, Strides kx, Strides ky, Shape rs, Strides rx,\n\
-         \x20                                  const T* x, T* y, long long corr) {{\n\
+         \x20   const T* x, T* y, double* part, const double* means, long long corr, int lanes,\n\
+         \x20   int splits, long long chunk, int mode) {{\n\
          \x20   __shared__ double sh[{BLOCK}];\n\
-         \x20   for (long long o = blockIdx.x; o < ks.n; o += gridDim.x) {{\n\
-         \x20       long long base = offset_of(ks, kx, o);\n\
+         \x20   int lane = threadIdx.x % lanes, g = threadIdx.x / lanes, groups = blockDim.x / lanes;\n\
+         \x20   long long tiles = (ks.n + lanes - 1) / lanes;\n\
+         \x20   for (long long b = blockIdx.x; b < tiles * splits; b += gridDim.x) {{\n\
+         \x20       long long o = (b / splits) * lanes + lane; long long sp = b % splits;\n\
+         \x20       bool live = o < ks.n;\n\
+         \x20       long long base = live ? offset_of(ks, kx, o) : 0;\n\
+         \x20       long long j0 = sp * chunk, j1 = j0 + chunk < rs.n ? j0 + chunk : rs.n;\n\
          \x20       double acc = 0.0;\n\
-         \x20       for (long long j = threadIdx.x; j < rs.n; j += blockDim.x) acc += (double)x[base + offset_of(rs, rx, j)];\n\
-         \x20       double sum = block_sum(acc, sh); double r;\n\
-         \x20       {finish} {sqrt}\n\
-         \x20       if (threadIdx.x == 0) y[offset_of(ks, ky, o)] = (T)r;\n\
+         \x20       if (live) {{\n\
+         \x20           if (mode == 2) {{\n\
+         \x20               double mean = means[o];\n\
+         \x20               for (long long j = j0 + g; j < j1; j += groups) {{\n\
+         \x20                   double d = (double)x[base + offset_of(rs, rx, j)] - mean; acc += d * d; }}\n\
+         \x20           }} else {{\n\
+         \x20               for (long long j = j0 + g; j < j1; j += groups) acc += (double)x[base + offset_of(rs, rx, j)];\n\
+         \x20           }}\n\
+         \x20       }}\n\
+         \x20       double sum = lane_sum(acc, sh, lane, lanes, g, groups);\n\
+         \x20       if (mode != 0) {{\n\
+         \x20           if (live && g == 0) part[o * splits + sp] = sum;\n\
+         \x20           continue;\n\
+         \x20       }}\n\
+         \x20       double r;\n\
+         \x20       {{ {finish} }}\n\
+         \x20       {sqrt}\n\
+         \x20       if (live && g == 0) y[offset_of(ks, ky, o)] = (T)r;\n\
+         \x20   }}\n\
+         }}\n"
+    );
+}
+
+/// Combines the partial sums of a split reduction, one thread per output, in split order (so
+/// results do not depend on timing). `mode` 0 writes the op's result from sums, 1 writes the
+/// means for var's second pass, 2 writes var/std from squared deviations.
+fn reduce_finish_source(s: &mut String, name: &str, op: u8, dt: DType) {
+    let t = ctype(dt);
+    let sqrt = if op == 3 { "r = sqrt(r);" } else { "" };
+    let from_sums = if op == 1 {
+        "r = s / (double)rn;"
+    } else {
+        "r = s;"
+    };
+    let _ = write!(
+        s,
+        "typedef {t} T;\n\
+         extern \"C\" __global__ void {name}(Shape ks, Strides ky, const double* part, double* means,\n\
+         \x20   T* y, long long rn, long long corr, int splits, int mode) {{\n\
+         \x20   for (long long o = (long long)blockIdx.x * blockDim.x + threadIdx.x; o < ks.n;\n\
+         \x20        o += (long long)gridDim.x * blockDim.x) {{\n\
+         \x20       double s = 0.0;\n\
+         \x20       for (int i = 0; i < splits; ++i) s += part[o * splits + i];\n\
+         \x20       double r;\n\
+         \x20       if (mode == 1) {{ means[o] = s / (double)rn; continue; }}\n\
+         \x20       if (mode == 2) {{ r = s / ((double)rn - (double)corr); {sqrt} }}\n\
+         \x20       else {{ {from_sums} }}\n\
+         \x20       y[offset_of(ks, ky, o)] = (T)r;\n\
          \x20   }}\n\
          }}\n"
     );

@@ -58,6 +58,9 @@ struct Inner {
     name: String,
     /// `sm_XY` of the device, for NVRTC.
     arch: String,
+    /// Device scratch for split reductions (`ops::SCRATCH_DOUBLES` × 2 doubles). Work is
+    /// ordered on one stream, so launches never use it at the same time.
+    scratch: u64,
     /// The GPU (absent on the CPU emulator).
     gpu: Option<Gpu>,
     /// The CPU emulator of the generated kernels (tests without a GPU).
@@ -219,10 +222,20 @@ impl Cuda {
             let _ = unsafe { drv::free_sync(workspace) };
             return Err(dev_err("cuda", "cublasSetWorkspace failed"));
         }
+        // SAFETY: the context is current; a plain allocation, freed in Inner's Drop.
+        let scratch = match unsafe { drv::malloc_sync(SCRATCH_BYTES) } {
+            Ok(p) => p,
+            Err(e) => {
+                // SAFETY: allocated above, unused.
+                let _ = unsafe { drv::free_sync(workspace) };
+                return Err(driver_err("cuda", e));
+            }
+        };
         Ok(Cuda {
             inner: Arc::new(Inner {
                 name: format!("cuda:{ordinal}"),
                 arch: format!("sm_{major}{minor}"),
+                scratch,
                 gpu: Some(Gpu {
                     ctx,
                     stream,
@@ -245,12 +258,14 @@ impl Cuda {
     /// Graph capture is GPU-only.
     #[cfg(feature = "emulator")]
     pub fn emulated() -> Result<Cuda> {
+        let emu = emu::Emu::new()?;
         Ok(Cuda {
             inner: Arc::new(Inner {
                 name: "cuda:emulated".into(),
                 arch: "host".into(),
+                scratch: emu.malloc(SCRATCH_BYTES)?,
                 gpu: None,
-                emu: Some(emu::Emu::new()?),
+                emu: Some(emu),
             }),
         })
     }
@@ -450,6 +465,28 @@ impl Cuda {
         // SAFETY: `dst` holds `bytes` bytes.
         unsafe { drv::memset_d8_async(dst, 0, bytes, self.cu_stream()) }
             .map_err(|e| driver_err("zero", e))
+    }
+}
+
+/// Bytes of `Inner::scratch`.
+const SCRATCH_BYTES: usize = 2 * ops::SCRATCH_DOUBLES * 8;
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        #[cfg(feature = "emulator")]
+        if let Some(e) = &self.emu {
+            e.free(self.scratch);
+        }
+        if let Some(g) = &self.gpu {
+            // SAFETY: the context lives as long as `g`; the stream is idle after the
+            // synchronize, so no kernel uses the scratch any more; freed once.
+            unsafe {
+                if drv::ctx::set_current(g.ctx.cu_ctx()).is_ok() {
+                    let _ = g.stream.synchronize();
+                    let _ = drv::free_sync(self.scratch);
+                }
+            }
+        }
     }
 }
 

@@ -11,7 +11,7 @@ use tensile_core::{
 };
 
 use crate::codegen::{reduce_code, Kernel, MapTag, BLOCK};
-use crate::kernels::{arg, pack};
+use crate::kernels::{arg, pack, ShapeP, StridesP};
 use crate::mem::{CudaBuf, DevSlice};
 use crate::{dev_err, Cuda};
 
@@ -66,6 +66,76 @@ impl Map for Cuda {
 }
 
 impl Cuda {
+    /// Runs a reduction with a given block layout (split ones through the scratch).
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn reduce_with(
+        &self,
+        op: ReduceOp,
+        plan: ReducePlan,
+        corr: i64,
+        px: u64,
+        (ks, kx, ky): (ShapeP, StridesP, StridesP),
+        (rs, rx): (ShapeP, StridesP),
+        py: u64,
+        dt: DType,
+    ) -> Result<()> {
+        let code = reduce_code(op);
+        let k = Kernel::Reduce { op: code, dt };
+        let fin = Kernel::ReduceFinish { op: code, dt };
+        let (lanes, splits, chunk) = (plan.lanes as i32, plan.splits as i32, plan.chunk);
+        let tiles = (ks.n + lanes as i64 - 1) / lanes as i64;
+        let blocks = (tiles * splits as i64).clamp(1, 1 << 20) as u32;
+        let part = self.inner.scratch;
+        let means = part + (SCRATCH_DOUBLES * 8) as u64;
+        let pass = |mode: i32| {
+            let mut args = [
+                arg(&ks),
+                arg(&kx),
+                arg(&ky),
+                arg(&rs),
+                arg(&rx),
+                arg(&px),
+                arg(&py),
+                arg(&part),
+                arg(&means),
+                arg(&corr),
+                arg(&lanes),
+                arg(&splits),
+                arg(&chunk),
+                arg(&mode),
+            ];
+            self.launch(k, blocks, plan.block, &mut args)
+        };
+        let finish = |mode: i32| {
+            let rn = rs.n;
+            let mut args = [
+                arg(&ks),
+                arg(&ky),
+                arg(&part),
+                arg(&means),
+                arg(&py),
+                arg(&rn),
+                arg(&corr),
+                arg(&splits),
+                arg(&mode),
+            ];
+            let b = (ks.n as u64).div_ceil(BLOCK as u64).clamp(1, 65_536) as u32;
+            self.launch(fin, b, BLOCK, &mut args)
+        };
+        if splits == 1 {
+            return pass(0);
+        }
+        pass(1)?;
+        match op {
+            ReduceOp::Sum | ReduceOp::Mean => finish(0),
+            ReduceOp::Var { .. } | ReduceOp::Std { .. } => {
+                finish(1)?;
+                pass(2)?;
+                finish(2)
+            }
+        }
+    }
+
     /// One-input elementwise kernel over device addresses.
     #[allow(clippy::too_many_arguments)]
     fn map1(
@@ -85,7 +155,7 @@ impl Cuda {
         self.launch_elementwise(k, sh.n, &mut args)
     }
 
-    /// Threads per block for reductions of `n` elements: a power of two, 32 to 256.
+    /// Threads per block for extremum reductions of `n` elements: a power of two, 32 to 256.
     fn reduce_block(n: i64) -> u32 {
         (n.clamp(1, BLOCK as i64) as u32)
             .next_power_of_two()
@@ -96,6 +166,56 @@ impl Cuda {
 /// Grid size for one block per output, grid-strided beyond it.
 fn out_blocks(n: i64) -> u32 {
     n.clamp(0, 1 << 20) as u32
+}
+
+/// Doubles of split-reduction scratch: partial sums, then as many for var's means.
+pub(crate) const SCRATCH_DOUBLES: usize = 1 << 17;
+
+/// How a reduction is spread over blocks.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) struct ReducePlan {
+    /// Outputs per block (1, or 32 when outputs are adjacent in memory and elements are not).
+    pub lanes: u32,
+    /// Threads per block.
+    pub block: u32,
+    /// Blocks per output (each sums a chunk; a finish kernel combines them).
+    pub splits: u32,
+    /// Reduced elements per split.
+    pub chunk: i64,
+}
+
+/// Enough blocks to fill a large GPU twice over (132 SMs on an H100).
+const TARGET_BLOCKS: i64 = 264;
+
+/// The block layout of a reduction of `rn` elements into `nout` outputs; `column` when the
+/// outputs are adjacent in memory but the reduced elements are not.
+pub(crate) fn reduce_plan(nout: i64, rn: i64, column: bool) -> ReducePlan {
+    let lanes: u32 = if column && nout > 1 { 32 } else { 1 };
+    let groups = if lanes == 1 {
+        (rn.clamp(1, BLOCK as i64) as u32)
+            .next_power_of_two()
+            .max(32)
+    } else {
+        (rn.clamp(1, (BLOCK / lanes) as i64) as u32).next_power_of_two()
+    };
+    let tiles = (nout + lanes as i64 - 1) / lanes as i64;
+    // Split long reductions when there are too few blocks to keep the GPU busy, keeping at
+    // least 16 elements per thread and the partials within the scratch.
+    let per_block = 16 * groups as i64;
+    let mut splits = 1i64;
+    if tiles < TARGET_BLOCKS && rn >= 2 * per_block && nout > 0 {
+        splits = (TARGET_BLOCKS / tiles.max(1))
+            .min(rn / per_block)
+            .min(SCRATCH_DOUBLES as i64 / nout)
+            .max(1);
+    }
+    let chunk = (rn + splits - 1) / splits;
+    ReducePlan {
+        lanes,
+        block: lanes * groups,
+        splits: splits as u32,
+        chunk: chunk.max(1),
+    }
 }
 
 impl Reduce for Cuda {
@@ -118,22 +238,19 @@ impl Reduce for Cuda {
             ReduceOp::Var { correction } | ReduceOp::Std { correction } => correction as i64,
             _ => 0,
         };
-        let k = Kernel::Reduce {
-            op: reduce_code(op),
-            dt: E::DTYPE,
-        };
-        let (px, py) = (x.addr(), y.addr());
-        let mut args = [
-            arg(&ks),
-            arg(&kx),
-            arg(&ky),
-            arg(&rs),
-            arg(&rx),
-            arg(&px),
-            arg(&py),
-            arg(&corr),
-        ];
-        self.launch(k, out_blocks(ks.n), Self::reduce_block(rs.n), &mut args)
+        let inner = |sh: &ShapeP, st: &StridesP| sh.rank > 0 && st.s[sh.rank as usize - 1] == 1;
+        let column = inner(&ks, &kx) && !inner(&rs, &rx);
+        let plan = reduce_plan(ks.n, rs.n, column);
+        self.reduce_with(
+            op,
+            plan,
+            corr,
+            x.addr(),
+            (ks, kx, ky),
+            (rs, rx),
+            y.addr(),
+            E::DTYPE,
+        )
     }
 
     fn extremum<E: Elem>(
@@ -562,5 +679,32 @@ mod tests {
             gemm_for((3, 4, 5), [5, 1], [4, 1], [1, 3]),
             Err(Unaddressable::Y)
         );
+    }
+}
+
+#[cfg(test)]
+mod plan_tests {
+    use super::*;
+
+    #[test]
+    fn reductions_are_spread_to_fill_the_gpu() {
+        // Many long rows: one block each, no split.
+        let p = reduce_plan(4096, 4096, false);
+        assert_eq!((p.lanes, p.block, p.splits), (1, 256, 1));
+        // Columns of a (4096, 4096) matrix: 32 adjacent outputs per block, 128 blocks, split
+        // in two to reach the target.
+        let p = reduce_plan(4096, 4096, true);
+        assert_eq!((p.lanes, p.block, p.splits), (32, 256, 2));
+        assert_eq!(p.chunk, 2048);
+        // One output of 64M elements: split across the target block count.
+        let p = reduce_plan(1, 64 << 20, false);
+        assert_eq!((p.lanes, p.splits), (1, TARGET_BLOCKS as u32));
+        assert!(p.chunk * p.splits as i64 >= 64 << 20);
+        // Short reductions: small blocks, never split.
+        let p = reduce_plan(1000, 3, false);
+        assert_eq!((p.block, p.splits), (32, 1));
+        // Empty reductions still get one block that writes the sum's 0.
+        let p = reduce_plan(5, 0, false);
+        assert_eq!((p.splits, p.chunk), (1, 1));
     }
 }

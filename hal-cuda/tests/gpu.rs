@@ -225,3 +225,48 @@ fn casts_saturate_and_ties_keep_the_first_operand_as_on_the_host() {
     let dev = ag.maximum(&bg).unwrap().item().unwrap();
     assert_eq!(host.to_bits(), dev.to_bits(), "maximum(-0, +0)");
 }
+
+#[test]
+fn reductions_split_across_blocks_and_over_columns_match_the_reference() {
+    let Some(cuda) = gpu() else { return };
+    let cases: [(&[usize], &[isize]); 5] = [
+        (&[300, 70], &[0]),       // outputs adjacent in memory: 32 per block, split in 2
+        (&[100_000], &[0]),       // one output: split over 24 blocks
+        (&[5000, 3], &[0]),       // column and split, var's two passes through the scratch
+        (&[64, 5, 300], &[0, 2]), // rows split in 4
+        (&[40, 50], &[1]),        // one block per output
+    ];
+    for (i, (dims, axes)) in cases.into_iter().enumerate() {
+        let x: Tensor<f64> = Tensor::randn(dims, 40 + i as u64).unwrap();
+        let xg = x.to(&cuda).unwrap();
+        let ok = |g: Tensor<f64, Cuda>, r: Tensor<f64>, what: &str| {
+            let (g, r) = (g.to_vec().unwrap(), r.to_vec().unwrap());
+            for (a, b) in g.iter().zip(&r) {
+                assert!(
+                    (a - b).abs() <= 1e-9 * (1.0 + b.abs()),
+                    "{dims:?} {axes:?} {what}: {a} vs {b}"
+                );
+            }
+        };
+        ok(
+            xg.sum(axes, false).unwrap(),
+            x.sum(axes, false).unwrap(),
+            "sum",
+        );
+        ok(
+            xg.mean(axes, true).unwrap(),
+            x.mean(axes, true).unwrap(),
+            "mean",
+        );
+        ok(
+            xg.var(axes, 1, false).unwrap(),
+            x.var(axes, 1, false).unwrap(),
+            "var",
+        );
+        ok(
+            xg.std(axes, 0, false).unwrap(),
+            x.std(axes, 0, false).unwrap(),
+            "std",
+        );
+    }
+}
