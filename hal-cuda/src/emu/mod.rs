@@ -37,14 +37,28 @@ pub(crate) struct Emu {
 
 impl Emu {
     pub(crate) fn new() -> Result<Emu> {
-        let ok = Command::new("g++")
-            .arg("--version")
+        let machine = Command::new("g++")
+            .arg("-dumpmachine")
             .output()
-            .is_ok_and(|o| o.status.success());
-        if !ok {
+            .ok()
+            .filter(|o| o.status.success())
+            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned());
+        let Some(machine) = machine else {
             return Err(dev_err(
                 "cuda emulator",
                 "no host C++ compiler (g++) to build the kernels with",
+            ));
+        };
+        // The kernels are loaded into this process: g++ must build for its architecture (not
+        // so under QEMU user-mode, where g++ is the host's).
+        let arch = match std::env::consts::ARCH {
+            "x86" => "i686",
+            a => a,
+        };
+        if !machine.starts_with(arch) {
+            return Err(dev_err(
+                "cuda emulator",
+                "g++ builds for another architecture than this process",
             ));
         }
         // One folder per emulator: each removes its own when dropped.
