@@ -245,14 +245,16 @@ const PRELUDE: &str = r#"
 #define MAXR 8
 struct Shape { long long n; int rank; int pad; long long dims[MAXR]; };
 struct Strides { long long off; long long s[MAXR]; };
+// The outermost index needs no division (i < dims[0] by then), so a contiguous tensor (one
+// merged dim) costs a multiply-add per element, not a 64-bit division.
 __device__ __forceinline__ long long offset_of(const Shape& sh, const Strides& st, long long i) {
     long long o = st.off;
-    for (int d = sh.rank - 1; d >= 0; --d) {
+    for (int d = sh.rank - 1; d >= 1; --d) {
         long long q = i / sh.dims[d];
         o += (i - q * sh.dims[d]) * st.s[d];
         i = q;
     }
-    return o;
+    return sh.rank > 0 ? o + i * st.s[0] : o;
 }
 template <typename T> __device__ __forceinline__ bool is_nan(T x) { return x != x; }
 "#;
@@ -441,28 +443,33 @@ fn extremum_source(s: &mut String, name: &str, max: bool, dt: DType) {
         "typedef {t} T;\n\
          __device__ __forceinline__ bool better(T c, T b) {{ return (c {cmp} b || is_nan(c)) && !is_nan(b); }}\n\
          extern \"C\" __global__ void {name}(Shape ks, Strides kx, Strides kv, Strides ki, Shape rs,\n\
-         \x20                                  Strides rx, const T* x, T* vals, long long* idx) {{\n\
+         \x20   Strides rx, const T* x, T* vals, long long* idx, int lanes) {{\n\
          \x20   __shared__ T sv[{BLOCK}]; __shared__ long long si[{BLOCK}];\n\
-         \x20   for (long long o = blockIdx.x; o < ks.n; o += gridDim.x) {{\n\
-         \x20       long long base = offset_of(ks, kx, o);\n\
+         \x20   int lane = threadIdx.x % lanes, g = threadIdx.x / lanes, groups = blockDim.x / lanes;\n\
+         \x20   long long tiles = (ks.n + lanes - 1) / lanes;\n\
+         \x20   for (long long b = blockIdx.x; b < tiles; b += gridDim.x) {{\n\
+         \x20       long long o = b * lanes + lane;\n\
+         \x20       bool live = o < ks.n;\n\
+         \x20       long long base = live ? offset_of(ks, kx, o) : 0;\n\
          \x20       T best = (T)0; long long bi = -1;\n\
-         \x20       for (long long j = threadIdx.x; j < rs.n; j += blockDim.x) {{\n\
+         \x20       if (live) for (long long j = g; j < rs.n; j += groups) {{\n\
          \x20           T v = x[base + offset_of(rs, rx, j)];\n\
          \x20           if (bi < 0 || better(v, best)) {{ best = v; bi = j; }}\n\
          \x20       }}\n\
          \x20       sv[threadIdx.x] = best; si[threadIdx.x] = bi; __syncthreads();\n\
-         \x20       for (int k = blockDim.x / 2; k > 0; k >>= 1) {{\n\
-         \x20           if (threadIdx.x < k) {{\n\
-         \x20               T cv = sv[threadIdx.x + k]; long long ci = si[threadIdx.x + k];\n\
+         \x20       for (int k = groups / 2; k > 0; k >>= 1) {{\n\
+         \x20           if (g < k) {{\n\
+         \x20               int u = threadIdx.x + k * lanes;\n\
+         \x20               T cv = sv[u]; long long ci = si[u];\n\
          \x20               T bv = sv[threadIdx.x]; long long bj = si[threadIdx.x];\n\
          \x20               if (ci >= 0 && (bj < 0 || better(cv, bv) || (!better(bv, cv) && ci < bj))) {{\n\
          \x20                   sv[threadIdx.x] = cv; si[threadIdx.x] = ci; }}\n\
          \x20           }}\n\
          \x20           __syncthreads();\n\
          \x20       }}\n\
-         \x20       if (threadIdx.x == 0) {{\n\
-         \x20           if (vals) vals[offset_of(ks, kv, o)] = sv[0];\n\
-         \x20           if (idx) idx[offset_of(ks, ki, o)] = si[0];\n\
+         \x20       if (live && g == 0) {{\n\
+         \x20           if (vals) vals[offset_of(ks, kv, o)] = sv[lane];\n\
+         \x20           if (idx) idx[offset_of(ks, ki, o)] = si[lane];\n\
          \x20       }}\n\
          \x20       __syncthreads();\n\
          \x20   }}\n\

@@ -154,13 +154,6 @@ impl Cuda {
         let mut args = [arg(&sh), arg(&sx), arg(&sy), arg(&x), arg(&y), arg(&s)];
         self.launch_elementwise(k, sh.n, &mut args)
     }
-
-    /// Threads per block for extremum reductions of `n` elements: a power of two, 32 to 256.
-    fn reduce_block(n: i64) -> u32 {
-        (n.clamp(1, BLOCK as i64) as u32)
-            .next_power_of_two()
-            .max(32)
-    }
 }
 
 /// Grid size for one block per output, grid-strided beyond it.
@@ -190,7 +183,15 @@ const TARGET_BLOCKS: i64 = 264;
 /// The block layout of a reduction of `rn` elements into `nout` outputs; `column` when the
 /// outputs are adjacent in memory but the reduced elements are not.
 pub(crate) fn reduce_plan(nout: i64, rn: i64, column: bool) -> ReducePlan {
-    let lanes: u32 = if column && nout > 1 { 32 } else { 1 };
+    // Short reductions: a thread per output (a block per output would leave most threads
+    // idle). Outputs adjacent in memory: 32 per block, so a warp's loads coalesce.
+    let lanes: u32 = if rn <= 16 && nout > 1 {
+        BLOCK
+    } else if column && nout > 1 {
+        32
+    } else {
+        1
+    };
     let groups = if lanes == 1 {
         (rn.clamp(1, BLOCK as i64) as u32)
             .next_power_of_two()
@@ -276,6 +277,9 @@ impl Reduce for Cuda {
             dt: E::DTYPE,
         };
         let px = x.addr();
+        let inner = |sh: &ShapeP, st: &StridesP| sh.rank > 0 && st.s[sh.rank as usize - 1] == 1;
+        let plan = reduce_plan(ks.n, rs.n, inner(&ks, &kx) && !inner(&rs, &rx));
+        let lanes = plan.lanes as i32;
         let mut args = [
             arg(&ks),
             arg(&kx),
@@ -286,8 +290,11 @@ impl Reduce for Cuda {
             arg(&px),
             arg(&pv),
             arg(&pi),
+            arg(&lanes),
         ];
-        self.launch(k, out_blocks(ks.n), Self::reduce_block(rs.n), &mut args)
+        let tiles = (ks.n + lanes as i64 - 1) / lanes as i64;
+        // Extremum blocks are not split: each block covers its outputs' whole range.
+        self.launch(k, out_blocks(tiles), plan.block, &mut args)
     }
 }
 
@@ -700,9 +707,12 @@ mod plan_tests {
         let p = reduce_plan(1, 64 << 20, false);
         assert_eq!((p.lanes, p.splits), (1, TARGET_BLOCKS as u32));
         assert!(p.chunk * p.splits as i64 >= 64 << 20);
-        // Short reductions: small blocks, never split.
-        let p = reduce_plan(1000, 3, false);
-        assert_eq!((p.block, p.splits), (32, 1));
+        // Short reductions (3 channels): a thread per output, never split.
+        let p = reduce_plan(327_680, 3, false);
+        assert_eq!((p.lanes, p.block, p.splits), (256, 256, 1));
+        // A single short output keeps one block.
+        let p = reduce_plan(1, 3, false);
+        assert_eq!((p.lanes, p.block, p.splits), (1, 32, 1));
         // Empty reductions still get one block that writes the sum's 0.
         let p = reduce_plan(5, 0, false);
         assert_eq!((p.splits, p.chunk), (1, 1));

@@ -270,3 +270,66 @@ fn reductions_split_across_blocks_and_over_columns_match_the_reference() {
         );
     }
 }
+
+#[test]
+fn max_and_argmax_per_thread_per_column_and_per_block_match_the_reference() {
+    let Some(cuda) = gpu() else { return };
+    // (dims, axis): 3 channels (a thread per output), outputs adjacent in memory (32 per
+    // block), and long rows (a block per output). Values rounded so ties happen; some NaNs.
+    for (dims, axis) in [
+        (&[5usize, 64, 64, 3][..], -1isize),
+        (&[300, 70][..], 0),
+        (&[6, 5000][..], 1),
+    ] {
+        let n: usize = dims.iter().product();
+        let v: Vec<f32> = Tensor::<f32>::randn(&[n], 77)
+            .unwrap()
+            .to_vec()
+            .unwrap()
+            .iter()
+            .enumerate()
+            .map(|(i, x)| {
+                if i % 997 == 5 {
+                    f32::NAN
+                } else {
+                    (x * 2.0).round()
+                }
+            })
+            .collect();
+        let x = Tensor::<f32>::from_vec(v, dims).unwrap();
+        let xg = x.to(&cuda).unwrap();
+        for keep in [false, true] {
+            let (gi, ri) = (
+                xg.argmax(Some(axis), keep).unwrap(),
+                x.argmax(Some(axis), keep).unwrap(),
+            );
+            assert_eq!(
+                gi.to_vec().unwrap(),
+                ri.to_vec().unwrap(),
+                "argmax {dims:?} {axis}"
+            );
+            let (gm, rm) = (
+                xg.argmin(Some(axis), keep).unwrap(),
+                x.argmin(Some(axis), keep).unwrap(),
+            );
+            assert_eq!(
+                gm.to_vec().unwrap(),
+                rm.to_vec().unwrap(),
+                "argmin {dims:?} {axis}"
+            );
+        }
+        // Values and indices from one launch.
+        let ((gv, gi), (rv, ri)) = (xg.max(axis, false).unwrap(), x.max(axis, false).unwrap());
+        let bits = |t: Vec<f32>| t.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+        assert_eq!(
+            bits(gv.to_vec().unwrap()),
+            bits(rv.to_vec().unwrap()),
+            "max {dims:?} {axis}"
+        );
+        assert_eq!(
+            gi.to_vec().unwrap(),
+            ri.to_vec().unwrap(),
+            "max indices {dims:?} {axis}"
+        );
+    }
+}
