@@ -6,6 +6,7 @@
 use tensile_core::ops::{BinaryFn, UnaryFn};
 use tensile_core::{Elem, Layout, Map, NdIter, Result};
 
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
 use crate::simd::multiversion;
 use crate::Cpu;
 
@@ -18,7 +19,14 @@ impl Map for Cpu {
         y: &mut [B],
         yl: &Layout,
     ) -> Result<()> {
-        unary_isa(op, x, xl, y, yl);
+        #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+        unary_isa(move |v| op.apply(v), x, xl, y, yl);
+        // Small targets: one loop for every op, to keep firmware code small.
+        #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+        {
+            let f: &dyn Fn(A) -> B = &|v| op.apply(v);
+            unary_shared(f, x, xl, y, yl);
+        }
         Ok(())
     }
 
@@ -40,16 +48,62 @@ impl Map for Cpu {
             unsafe { stream::binary_streaming(op, a, al, b, bl, y, yl) };
             return Ok(());
         }
-        binary_isa(op, a, al, b, bl, y, yl);
+        #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+        binary_isa(move |u, v| op.apply(u, v), a, al, b, bl, y, yl);
+        // Small targets: one loop for every op, to keep firmware code small.
+        #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+        {
+            let f: &dyn Fn(E, E) -> E = &|u, v| op.apply(u, v);
+            binary_shared(f, a, al, b, bl, y, yl);
+        }
         Ok(())
     }
 }
 
-multiversion!(fn unary_isa<A: Elem, B: Elem, O: UnaryFn<A, B>>(op: O, x: &[A], xl: &Layout, y: &mut [B], yl: &Layout) => unary_runs);
-multiversion!(fn binary_isa<E: Elem, O: BinaryFn<E>>(op: O, a: &[E], al: &Layout, b: &[E], bl: &Layout, y: &mut [E], yl: &Layout) => binary_runs);
+/// The run loops once per dtype for all ops (small targets: code size over speed).
+#[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+#[inline(never)]
+fn unary_shared<A: Elem, B: Elem>(
+    f: &dyn Fn(A) -> B,
+    x: &[A],
+    xl: &Layout,
+    y: &mut [B],
+    yl: &Layout,
+) {
+    unary_runs(f, x, xl, y, yl)
+}
+
+/// The run loops once per dtype for all ops (small targets: code size over speed).
+#[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+#[inline(never)]
+fn binary_shared<E: Elem>(
+    f: &dyn Fn(E, E) -> E,
+    a: &[E],
+    al: &Layout,
+    b: &[E],
+    bl: &Layout,
+    y: &mut [E],
+    yl: &Layout,
+) {
+    binary_runs(f, a, al, b, bl, y, yl)
+}
+
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+multiversion!(fn unary_isa<A: Elem, B: Elem, O: Fn1<A, B>>(op: O, x: &[A], xl: &Layout, y: &mut [B], yl: &Layout) => unary_runs);
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+multiversion!(fn binary_isa<E: Elem, O: Fn2<E>>(op: O, a: &[E], al: &Layout, b: &[E], bl: &Layout, y: &mut [E], yl: &Layout) => binary_runs);
+
+/// A scalar function the run loops are generic over: the op tag's `apply` as a closure on big
+/// targets (one vectorised loop per op), a `&dyn Fn` on small ones (one loop for all ops).
+pub(crate) trait Fn1<A, B>: Fn(A) -> B + Copy {}
+impl<A, B, F: Fn(A) -> B + Copy> Fn1<A, B> for F {}
+
+/// The two-operand [`Fn1`].
+pub(crate) trait Fn2<E>: Fn(E, E) -> E + Copy {}
+impl<E, F: Fn(E, E) -> E + Copy> Fn2<E> for F {}
 
 #[inline(always)]
-fn unary_runs<A: Elem, B: Elem, O: UnaryFn<A, B>>(
+fn unary_runs<A: Elem, B: Elem, O: Fn1<A, B>>(
     op: O,
     x: &[A],
     xl: &Layout,
@@ -62,13 +116,13 @@ fn unary_runs<A: Elem, B: Elem, O: UnaryFn<A, B>>(
         match (sx, sy) {
             (1, 1) => {
                 for (o, &v) in y[yo..yo + n].iter_mut().zip(&x[xo..xo + n]) {
-                    *o = op.apply(v);
+                    *o = op(v);
                 }
             }
-            (0, 1) => y[yo..yo + n].fill(op.apply(x[xo])),
+            (0, 1) => y[yo..yo + n].fill(op(x[xo])),
             _ => {
                 for i in 0..n {
-                    y[yo + i * sy] = op.apply(x[xo + i * sx]);
+                    y[yo + i * sy] = op(x[xo + i * sx]);
                 }
             }
         }
@@ -198,7 +252,7 @@ mod stream {
 const PATTERN: usize = 192;
 
 #[inline(always)]
-fn binary_runs<E: Elem, O: BinaryFn<E>>(
+fn binary_runs<E: Elem, O: Fn2<E>>(
     op: O,
     a: &[E],
     al: &Layout,
@@ -218,24 +272,24 @@ fn binary_runs<E: Elem, O: BinaryFn<E>>(
             (1, 1, 1) => {
                 let (a, b) = (&a[ao..ao + n], &b[bo..bo + n]);
                 for ((o, &u), &v) in out[..n].iter_mut().zip(a).zip(b) {
-                    *o = op.apply(u, v);
+                    *o = op(u, v);
                 }
             }
             (1, 0, 1) => {
                 let v = b[bo];
                 for (o, &u) in out[..n].iter_mut().zip(&a[ao..ao + n]) {
-                    *o = op.apply(u, v);
+                    *o = op(u, v);
                 }
             }
             (0, 1, 1) => {
                 let u = a[ao];
                 for (o, &v) in out[..n].iter_mut().zip(&b[bo..bo + n]) {
-                    *o = op.apply(u, v);
+                    *o = op(u, v);
                 }
             }
             _ => {
                 for i in 0..n {
-                    out[i * sy] = op.apply(a[ao + i * sa], b[bo + i * sb]);
+                    out[i * sy] = op(a[ao + i * sa], b[bo + i * sb]);
                 }
             }
         }
@@ -246,7 +300,7 @@ fn binary_runs<E: Elem, O: BinaryFn<E>>(
 /// repeats a short contiguous inner run there (or the mirror case). Returns false if the
 /// layouts do not have that shape.
 #[inline(always)]
-fn periodic<E: Elem, O: BinaryFn<E>>(it: &NdIter<3>, op: O, a: &[E], b: &[E], y: &mut [E]) -> bool {
+fn periodic<E: Elem, O: Fn2<E>>(it: &NdIter<3>, op: O, a: &[E], b: &[E], y: &mut [E]) -> bool {
     let (n, [sa, sb, sy]) = (it.inner_len(), it.inner_strides());
     let dims = it.outer_dims();
     let Some(d) = dims.len().checked_sub(1) else {
@@ -305,11 +359,7 @@ fn periodic<E: Elem, O: BinaryFn<E>>(it: &NdIter<3>, op: O, a: &[E], b: &[E], y:
         let mut sc = src.chunks_exact(plen);
         for (o, s) in (&mut oc).zip(&mut sc) {
             for ((o, &x), &p) in o.iter_mut().zip(s).zip(&pat[..plen]) {
-                *o = if a_repeats {
-                    op.apply(p, x)
-                } else {
-                    op.apply(x, p)
-                };
+                *o = if a_repeats { op(p, x) } else { op(x, p) };
             }
         }
         for ((o, &x), &p) in oc
@@ -318,11 +368,7 @@ fn periodic<E: Elem, O: BinaryFn<E>>(it: &NdIter<3>, op: O, a: &[E], b: &[E], y:
             .zip(sc.remainder())
             .zip(&pat[..plen])
         {
-            *o = if a_repeats {
-                op.apply(p, x)
-            } else {
-                op.apply(x, p)
-            };
+            *o = if a_repeats { op(p, x) } else { op(x, p) };
         }
     }
     true
