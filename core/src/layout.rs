@@ -24,6 +24,21 @@ pub struct Layout {
 }
 
 impl Layout {
+    /// A layout from raw parts, unchecked (for generated code: frozen graphs).
+    #[doc(hidden)]
+    pub const fn from_raw(
+        dims: [usize; MAX_RANK],
+        rank: u8,
+        strides: [usize; MAX_RANK],
+        offset: usize,
+    ) -> Layout {
+        Layout {
+            shape: Shape::from_raw(dims, rank),
+            strides,
+            offset,
+        }
+    }
+
     /// Row-major layout of `shape` at offset 0.
     pub fn contiguous(shape: Shape) -> Layout {
         Layout {

@@ -48,6 +48,12 @@ impl Shape {
     }
 
     /// Builds a shape from dims that are known to be valid (rank and size already checked).
+    /// A shape from raw parts, unchecked (for generated code: frozen graphs).
+    #[doc(hidden)]
+    pub const fn from_raw(dims: [usize; MAX_RANK], rank: u8) -> Shape {
+        Shape { dims, rank }
+    }
+
     pub(crate) fn from_dims_unchecked(dims: &[usize]) -> Shape {
         let mut s = Shape::SCALAR;
         s.dims[..dims.len()].copy_from_slice(dims);
@@ -222,6 +228,18 @@ pub struct Axes {
 }
 
 impl Axes {
+    /// The axes of a bit mask (bit `i` = axis `i`), unchecked (for generated code).
+    #[doc(hidden)]
+    pub const fn from_mask(mask: u16) -> Axes {
+        Axes { mask }
+    }
+
+    /// The bit mask (bit `i` = axis `i`).
+    #[doc(hidden)]
+    pub const fn mask(&self) -> u16 {
+        self.mask
+    }
+
     /// Every axis of a tensor of rank `rank`.
     pub fn all(rank: usize) -> Axes {
         Axes {

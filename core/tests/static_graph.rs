@@ -92,3 +92,30 @@ fn f64_graph_nodes_follow_the_dtype_feature() {
         assert!(e.to_string().contains("dtype-f64"), "{e}");
     }
 }
+
+/// A planned graph emits itself as the Rust expression of a frozen graph (what firmware
+/// `build.rs` scripts write); `examples/firmware-m4` compiles and runs that output in CI.
+#[cfg(feature = "alloc")]
+#[test]
+fn a_planned_graph_emits_a_frozen_graph() {
+    use tensile_core::graph::{Graph, Training};
+    let mut g = Graph::new();
+    let x = g.input("x", tensile_core::DType::F32, &[4, 3]).unwrap();
+    let w = g.param("w", tensile_core::DType::F32, &[3, 2]).unwrap();
+    let y = g.matmul(x, w).unwrap();
+    let loss = g.sum(y, None, false).unwrap();
+    assert!(g.to_rust().is_err(), "an unplanned graph cannot be frozen");
+    g.backward(loss).unwrap();
+    g.plan(&[loss], Training::Sgd(tensile_core::ops::Sgd::default()))
+        .unwrap();
+    let src = g.to_rust().unwrap();
+    assert!(src.starts_with("tensile_core::graph::GraphBase::frozen(&["));
+    assert_eq!(
+        src.matches("tensile_core::graph::Node::frozen(").count(),
+        g.nodes().len()
+    );
+    // Target-independent: no 64-bit literal for "no state".
+    assert!(!src.contains(&usize::MAX.to_string()));
+    assert!(src.contains("usize::MAX"));
+    assert!(src.contains("tensile_core::graph::Training::Sgd("));
+}

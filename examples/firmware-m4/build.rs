@@ -36,4 +36,35 @@ fn main() {
         i.bytes + tensile_core::graph::ARENA_ALIGN - 1,
     );
     fs::write(out.join("sizes.rs"), consts).expect("sizes.rs");
+
+    // The same graphs, frozen: declared and planned here, compiled into the firmware as statics
+    // in flash, so the device holds no nodes in RAM and links no builder, gradient rule or
+    // planner (see tensile_core::graph::Frozen).
+    let model = |m: &model::Model| {
+        format!(
+            "crate::model::Model {{ x: {}, labels: {}, w: {}, b: {}, logits: {}, out: {} }}",
+            m.x, m.labels, m.w, m.b, m.logits, m.out
+        )
+    };
+    let (mut tg, mut ig) = (
+        tensile_core::graph::Graph::new(),
+        tensile_core::graph::Graph::new(),
+    );
+    let (tm, _) = model::train_graph(&mut tg).expect("training graph");
+    let (im, _) = model::infer_graph(&mut ig).expect("inference graph");
+    let frozen = format!(
+        "/// The training graph with its backward pass and SGD plan, frozen by `build.rs`.\n\
+         pub static TRAIN_GRAPH: tensile_core::graph::Frozen = {};\n\
+         /// The training graph's nodes that the firmware reads and writes.\n\
+         pub const TRAIN_MODEL: crate::model::Model = {};\n\
+         /// The single-sample inference graph, frozen by `build.rs`.\n\
+         pub static INFER_GRAPH: tensile_core::graph::Frozen = {};\n\
+         /// The inference graph's nodes that the firmware reads and writes.\n\
+         pub const INFER_MODEL: crate::model::Model = {};\n",
+        tg.to_rust().expect("frozen training graph"),
+        model(&tm),
+        ig.to_rust().expect("frozen inference graph"),
+        model(&im),
+    );
+    fs::write(out.join("frozen.rs"), frozen).expect("frozen.rs");
 }

@@ -248,8 +248,12 @@ mod stream {
     }
 }
 
-/// Longest repeating pattern kept on the stack for a periodic broadcast.
+/// Longest repeating pattern kept on the stack for a periodic broadcast (smaller on
+/// microcontroller stacks).
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
 const PATTERN: usize = 192;
+#[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+const PATTERN: usize = 48;
 
 #[inline(always)]
 fn binary_runs<E: Elem, O: Fn2<E>>(

@@ -326,8 +326,9 @@ impl Tile4 for f32 {
     }
 }
 
-/// Depth of the packed A panel of the small-target kernel (4 rows × 256 on the stack).
-const KP: usize = 256;
+/// Depth of the packed A panel of the small-target kernel (4 rows × 64 on the stack: 1 KiB
+/// of a microcontroller's RAM; deeper panels only save a loop turn per 64 steps of k).
+const KP: usize = 64;
 
 // Concrete (non-generic, never inlined) so the tile loop is compiled with this crate's own
 // optimisation level even when the firmware around it is built for size. A's four rows are

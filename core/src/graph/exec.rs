@@ -4,7 +4,7 @@
 //! guarantees it; a violation is an error, never aliasing).
 
 use super::plan::{GraphPlan, Training, ARENA_ALIGN};
-use super::{Fill, GraphBase, Node, NodeId, NodeStore, Op};
+use super::{Fill, GraphBase, Node, NodeId, Nodes, Op};
 use crate::device::{ArenaMem, Host, Map, MatMul, Reduce, Update};
 use crate::dtype::{DType, Elem, Float};
 use crate::error::{Error, ErrorKind, Result};
@@ -177,7 +177,7 @@ impl<S, D: ArenaMem, A> core::fmt::Debug for Exec<'_, S, D, A> {
 
 impl<'g, S, D, A> Exec<'g, S, D, A>
 where
-    S: NodeStore,
+    S: Nodes,
     D: ArenaMem + Map + Reduce + MatMul + Update,
     A: AsMut<D::Bytes> + AsRef<D::Bytes>,
 {
@@ -632,7 +632,7 @@ where
 /// Host devices: the arena's own memory, with no copies.
 impl<'g, S, D, A> Exec<'g, S, D, A>
 where
-    S: NodeStore,
+    S: Nodes,
     D: Host + Map + Reduce + MatMul + Update,
     A: AsMut<[u8]> + AsRef<[u8]>,
 {
@@ -669,7 +669,7 @@ struct ExecRef<'g, S> {
     graph: &'g GraphBase<S>,
 }
 
-impl<S: NodeStore> ExecRef<'_, S> {
+impl<S: Nodes> ExecRef<'_, S> {
     fn input<'c, D: ArenaMem, E: Elem>(
         &self,
         c: &Carved<'c, D>,
@@ -708,7 +708,7 @@ pub type AlignedArena = alloc::vec::Vec<u8>;
 pub type Session<'g, S, D> = Exec<'g, S, D, <D as crate::device::ArenaAlloc>::Arena>;
 
 #[cfg(feature = "alloc")]
-impl<S: NodeStore> GraphBase<S> {
+impl<S: Nodes> GraphBase<S> {
     /// Allocates the planned arena once, on `dev`, and binds it to `dev`.
     pub fn session<D: crate::device::ArenaAlloc + Map + Reduce + MatMul + Update>(
         &self,

@@ -38,12 +38,14 @@
 
 mod build;
 mod exec;
+mod frozen;
 mod grad;
 mod plan;
 
 pub use exec::Exec;
 #[cfg(feature = "alloc")]
 pub use exec::{AlignedArena, Session};
+pub use frozen::Frozen;
 pub use plan::{PlanStats, Training, ARENA_ALIGN};
 
 use crate::dtype::DType;
@@ -217,6 +219,26 @@ impl Node {
     }
 }
 
+/// Read access to a graph's nodes: every [`NodeStore`], and a frozen graph's `&'static [Node]`
+/// (a graph declared and planned on the host, placed in flash; see [`GraphBase::frozen`]).
+/// Running a planned graph needs only this.
+pub trait Nodes {
+    /// The nodes.
+    fn node_slice(&self) -> &[Node];
+}
+
+impl<S: NodeStore> Nodes for S {
+    fn node_slice(&self) -> &[Node] {
+        self.nodes()
+    }
+}
+
+impl Nodes for &'static [Node] {
+    fn node_slice(&self) -> &[Node] {
+        self
+    }
+}
+
 /// Where nodes are kept: a `Vec` (`alloc`) or a fixed-capacity `heapless::Vec`.
 pub trait NodeStore {
     /// Appends a node; fails when a fixed capacity is full.
@@ -309,25 +331,15 @@ impl<const N: usize> StaticGraph<N> {
     }
 }
 
-impl<S: NodeStore> GraphBase<S> {
-    /// An empty graph over `store`.
-    pub fn with_store(store: S) -> Self {
-        GraphBase {
-            store,
-            backward_start: None,
-            in_backward: false,
-            plan: None,
-        }
-    }
-
+impl<S: Nodes> GraphBase<S> {
     /// The nodes, in topological order.
     pub fn nodes(&self) -> &[Node] {
-        self.store.nodes()
+        self.store.node_slice()
     }
 
     /// Node `id`.
     pub fn node(&self, id: NodeId) -> Result<&Node> {
-        self.store.nodes().get(id as usize).ok_or(Error::msg(
+        self.store.node_slice().get(id as usize).ok_or(Error::msg(
             ErrorKind::InvalidData,
             "graph",
             "no such node",
@@ -339,9 +351,21 @@ impl<S: NodeStore> GraphBase<S> {
         Ok(*self.node(id)?.shape())
     }
 
-    /// The node holding ∂loss/∂`id` after [`backward`](Self::backward).
+    /// The node holding ∂loss/∂`id` after `backward`.
     pub fn grad(&self, id: NodeId) -> Option<NodeId> {
         self.node(id).ok().and_then(|n| n.grad)
+    }
+}
+
+impl<S: NodeStore> GraphBase<S> {
+    /// An empty graph over `store`.
+    pub fn with_store(store: S) -> Self {
+        GraphBase {
+            store,
+            backward_start: None,
+            in_backward: false,
+            plan: None,
+        }
     }
 
     /// Appends a node whose value has `layout` in the buffer of `base` (or its own buffer).

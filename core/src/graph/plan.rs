@@ -310,7 +310,9 @@ impl<S: NodeStore> GraphBase<S> {
         });
         Ok(stats)
     }
+}
 
+impl<S: crate::graph::Nodes> GraphBase<S> {
     /// The statistics of the current plan.
     pub fn plan_stats(&self) -> Result<PlanStats> {
         self.plan.map(|p| p.stats).ok_or(Error::new(

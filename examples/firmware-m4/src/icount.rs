@@ -2,12 +2,12 @@
 //! the same setup and differs only in the measured work, so the difference of two runs' totals
 //! is the work's instruction count, callees included.
 
-use tensile_core::graph::{Exec, StaticGraph};
+use tensile_core::graph::Exec;
 use tensile_core::{Result, TensorView, TensorViewMut};
 use tensile_hal_cpu::Cpu;
 
-use crate::model::{self, BATCH, FEATURES};
-use crate::sizes::{TRAIN_ARENA, TRAIN_NODES};
+use crate::model::{BATCH, FEATURES};
+use crate::sizes::TRAIN_ARENA;
 
 /// Matrix size of the matmul measurement (64 × 64 × 64 = 262,144 multiply-adds).
 pub const N: usize = 64;
@@ -63,11 +63,11 @@ pub fn run(work: Work) -> Result<f32> {
         *v = ((i * 5 % 11) as f32 - 5.0) * 0.25;
     }
     // The training setup runs in every binary, so the baselines match.
-    let mut g = StaticGraph::<TRAIN_NODES>::new_static();
-    let (m, _) = model::train_graph(&mut g)?;
+    let g = &crate::frozen::TRAIN_GRAPH;
+    let m = crate::frozen::TRAIN_MODEL;
     // SAFETY: `run` is called once per boot; nothing else touches the arena.
     let arena = unsafe { &mut (*core::ptr::addr_of_mut!(ARENA)).0 };
-    let mut s = Exec::new(&g, Cpu, &mut arena[..])?;
+    let mut s = Exec::new(g, Cpu, &mut arena[..])?;
     let x = s.input_mut::<f32>(m.x)?;
     for (i, v) in x.iter_mut().enumerate().take(BATCH * FEATURES) {
         *v = (i % 17) as f32 / 16.0;

@@ -8,10 +8,11 @@
 use cortex_m_rt::entry;
 use cortex_m_semihosting::debug;
 use defmt_semihosting as _;
-use tensile_core::graph::{Exec, StaticGraph};
+use tensile_core::graph::Exec;
 use tensile_core::{ReduceOp, Result, Rng, TensorView, TensorViewMut};
-use tensile_firmware_m4::model::{self, BATCH, CLASSES, FEATURES};
-use tensile_firmware_m4::sizes::{INFER_ARENA, INFER_NODES, TRAIN_ARENA, TRAIN_NODES};
+use tensile_firmware_m4::frozen;
+use tensile_firmware_m4::model::{BATCH, FEATURES};
+use tensile_firmware_m4::sizes::{INFER_ARENA, TRAIN_ARENA, TRAIN_NODES};
 use tensile_hal_cpu::Cpu;
 
 /// 640 train + 320 test digits: 4-byte header, then 65-byte records (see data/README.md).
@@ -54,6 +55,12 @@ fn fill(x: &mut [f32], y: Option<&mut [i32]>, first: usize) {
     }
 }
 
+fn fill_labels(y: &mut [i32], first: usize) {
+    for (k, l) in y.iter_mut().enumerate() {
+        *l = record(first + k).1 as i32;
+    }
+}
+
 fn argmax(row: impl Iterator<Item = f32>) -> usize {
     let mut best = (0, f32::NEG_INFINITY);
     for (i, v) in row.enumerate() {
@@ -65,11 +72,13 @@ fn argmax(row: impl Iterator<Item = f32>) -> usize {
 }
 
 /// The device's matmul against a plain triple loop on a ragged shape (full 4 × 4 tiles and
-/// edges), so a wrong kernel on this target fails the run before training.
+/// edges, and more than one packed panel of k), so a wrong kernel on this target fails the run
+/// before training. Not inlined: its arrays leave the stack before training starts.
+#[inline(never)]
 fn check_matmul() -> Result<f32> {
-    const M: usize = 12;
-    const K: usize = 37;
-    const N: usize = 9;
+    const M: usize = 6;
+    const K: usize = 67;
+    const N: usize = 5;
     let mut a = [0f32; M * K];
     let mut b = [0f32; K * N];
     for (i, v) in a.iter_mut().enumerate() {
@@ -114,9 +123,10 @@ fn run() -> Result<f32> {
         n_test
     );
 
-    // Declare and plan from statics; check that the static arena is what the plan needs.
-    let mut g = StaticGraph::<TRAIN_NODES>::new_static();
-    let (m, stats) = model::train_graph(&mut g)?;
+    // The graph was declared and planned at build time (`build.rs`, the same `model.rs`) and
+    // sits in flash; check that the static arena is what its plan needs.
+    let g = &frozen::TRAIN_GRAPH;
+    let (m, stats) = (frozen::TRAIN_MODEL, g.plan_stats()?);
     defmt::info!(
         "training plan: {} ({=usize} nodes, arena {=usize} bytes)",
         stats,
@@ -137,7 +147,7 @@ fn run() -> Result<f32> {
             arena.len(),
         ));
     }
-    let mut s = Exec::new(&g, Cpu, &mut arena[..])?;
+    let mut s = Exec::new(g, Cpu, &mut arena[..])?;
 
     // nn.Linear's init: U(-1/sqrt(fan_in), 1/sqrt(fan_in)).
     let mut r = Rng::seed(7);
@@ -153,11 +163,9 @@ fn run() -> Result<f32> {
     for epoch in 0..EPOCHS {
         let mut total = 0.0;
         for bi in 0..batches {
-            let mut xb = [0f32; BATCH * FEATURES];
-            let mut yb = [0i32; BATCH];
-            fill(&mut xb, Some(&mut yb), bi * BATCH);
-            s.input_mut::<f32>(m.x)?.copy_from_slice(&xb);
-            s.input_mut::<i32>(m.labels)?.copy_from_slice(&yb);
+            // Straight into the graph's input buffers in the arena: no batch copy on the stack.
+            fill(s.input_mut::<f32>(m.x)?, None, bi * BATCH);
+            fill_labels(s.input_mut::<i32>(m.labels)?, bi * BATCH);
             s.train_step()?;
             total += s.read::<f32>(m.out)?.get(&[])?;
         }
@@ -172,10 +180,9 @@ fn run() -> Result<f32> {
     let mut correct = 0usize;
     let mut seen = 0usize;
     for bi in 0..n_test / BATCH {
-        let mut xb = [0f32; BATCH * FEATURES];
         let mut yb = [0i32; BATCH];
-        fill(&mut xb, Some(&mut yb), n_train + bi * BATCH);
-        s.input_mut::<f32>(m.x)?.copy_from_slice(&xb);
+        fill(s.input_mut::<f32>(m.x)?, None, n_train + bi * BATCH);
+        fill_labels(&mut yb, n_train + bi * BATCH);
         s.forward()?;
         let logits = s.read::<f32>(m.logits)?;
         for (k, &label) in yb.iter().enumerate() {
@@ -195,21 +202,21 @@ fn run() -> Result<f32> {
     );
 
     // Single-sample inference with its own small plan, weights copied from training.
-    let mut gi = StaticGraph::<INFER_NODES>::new_static();
-    let (mi, istats) = model::infer_graph(&mut gi)?;
+    let gi = &frozen::INFER_GRAPH;
+    let (mi, istats) = (frozen::INFER_MODEL, gi.plan_stats()?);
     // SAFETY: as above, used once.
     let iarena = unsafe { &mut (*core::ptr::addr_of_mut!(INFER)).0 };
-    let mut si = Exec::new(&gi, Cpu, &mut iarena[..])?;
-    let mut w = [0f32; FEATURES * CLASSES];
-    for (d, v) in w.iter_mut().zip(s.read::<f32>(m.w)?.iter()) {
-        *d = v;
+    let mut si = Exec::new(gi, Cpu, &mut iarena[..])?;
+    // Arena to arena, with no copy on the stack.
+    for (p, q) in [(m.w, mi.w), (m.b, mi.b)] {
+        for (d, v) in si
+            .param_mut::<f32>(q)?
+            .iter_mut()
+            .zip(s.read::<f32>(p)?.iter())
+        {
+            *d = v;
+        }
     }
-    si.param_mut::<f32>(mi.w)?.copy_from_slice(&w);
-    let mut b = [0f32; CLASSES];
-    for (d, v) in b.iter_mut().zip(s.read::<f32>(m.b)?.iter()) {
-        *d = v;
-    }
-    si.param_mut::<f32>(mi.b)?.copy_from_slice(&b);
     let (pix, label) = record(n_train);
     // A zero-copy u8 view of the flash bytes, cast into the input by the device.
     let img = TensorView::<u8>::from_bytes(pix, [1, FEATURES])?;
@@ -259,7 +266,16 @@ fn run() -> Result<f32> {
 
 #[entry]
 fn main() -> ! {
-    let code = match run() {
+    tensile_firmware_m4::paint_stack();
+    let result = run();
+    defmt::info!(
+        "RAM: statics {=usize} bytes (arenas {=usize} + {=usize}), stack high-water mark {=usize} bytes",
+        tensile_firmware_m4::static_ram(),
+        TRAIN_ARENA,
+        INFER_ARENA,
+        tensile_firmware_m4::stack_high_water()
+    );
+    let code = match result {
         Ok(acc) if acc >= MIN_ACCURACY => debug::EXIT_SUCCESS,
         Ok(acc) => {
             defmt::error!(
