@@ -8,10 +8,10 @@
 use cortex_m_rt::entry;
 use cortex_m_semihosting::debug;
 use defmt_semihosting as _;
-use tensile_core::graph::Exec;
+use tensile_core::graph::{Exec, Node};
 use tensile_core::{ReduceOp, Result, Rng, TensorView, TensorViewMut};
 use tensile_firmware_m4::frozen;
-use tensile_firmware_m4::model::{BATCH, FEATURES};
+use tensile_firmware_m4::model::{Model, BATCH, FEATURES};
 use tensile_firmware_m4::sizes::{INFER_ARENA, TRAIN_ARENA, TRAIN_NODES};
 use tensile_hal_cpu::Cpu;
 
@@ -73,25 +73,35 @@ fn argmax(row: impl Iterator<Item = f32>) -> usize {
 
 /// The device's matmul against a plain triple loop on a ragged shape (full 4 × 4 tiles and
 /// edges, and more than one packed panel of k), so a wrong kernel on this target fails the run
-/// before training. Not inlined: its arrays leave the stack before training starts.
+/// before training. Its operands live in `scratch` (the training arena, which `Exec::new`
+/// zeroes afterwards), not on the stack.
 #[inline(never)]
-fn check_matmul() -> Result<f32> {
+fn check_matmul(scratch: &mut [u8]) -> Result<f32> {
     const M: usize = 6;
     const K: usize = 67;
     const N: usize = 5;
-    let mut a = [0f32; M * K];
-    let mut b = [0f32; K * N];
+    let need = 4 * (M * K + K * N + M * N);
+    let have = scratch.len();
+    let words: &mut [f32] = scratch
+        .get_mut(..need)
+        .and_then(|b| bytemuck::try_cast_slice_mut(b).ok())
+        .ok_or(tensile_core::Error::buffer_too_small(
+            "matmul check",
+            need,
+            have,
+        ))?;
+    let (a, rest) = words.split_at_mut(M * K);
+    let (b, c) = rest.split_at_mut(K * N);
     for (i, v) in a.iter_mut().enumerate() {
         *v = ((i * 7 % 13) as f32 - 6.0) * 0.125;
     }
     for (i, v) in b.iter_mut().enumerate() {
         *v = ((i * 5 % 11) as f32 - 5.0) * 0.25;
     }
-    let mut c = [0f32; M * N];
-    TensorView::new(&a, [M, K])?.matmul_into(
+    TensorView::new(a, [M, K])?.matmul_into(
         &Cpu,
-        &TensorView::new(&b, [K, N])?,
-        &mut TensorViewMut::new(&mut c, [M, N])?,
+        &TensorView::new(b, [K, N])?,
+        &mut TensorViewMut::new(c, [M, N])?,
     )?;
     let mut worst = 0f32;
     for i in 0..M {
@@ -104,7 +114,9 @@ fn check_matmul() -> Result<f32> {
 }
 
 fn run() -> Result<f32> {
-    let worst = check_matmul()?;
+    // SAFETY: `run` is called once, from `main`; the training arena is unused until `train`,
+    // after this borrow ends.
+    let worst = check_matmul(unsafe { &mut (*core::ptr::addr_of_mut!(TRAIN)).0 })?;
     defmt::info!(
         "matmul check: largest difference from a plain loop {=f32}",
         worst
@@ -116,6 +128,22 @@ fn run() -> Result<f32> {
             tensile_core::Context::Message("the matmul kernel disagrees with a plain loop"),
         ));
     }
+    let (mut s, m) = train()?;
+    let accuracy = evaluate(&mut s, m)?;
+    infer_one(&s, m)?;
+    sensor()?;
+    Ok(accuracy)
+}
+
+/// The training session: the frozen graph's plan over the static arena.
+type Session = Exec<'static, &'static [Node], Cpu, &'static mut [u8]>;
+
+// The phases are separate frames (not inlined into `run`), so the stack holds one phase's
+// locals at a time.
+
+/// Binds the training graph to its arena, initialises the parameters and trains.
+#[inline(never)]
+fn train() -> Result<(Session, Model)> {
     let (n_train, n_test) = counts();
     defmt::info!(
         "tensile firmware: {=usize} train / {=usize} test digits in flash",
@@ -176,7 +204,13 @@ fn run() -> Result<f32> {
         );
     }
 
-    // Held-out accuracy: forward passes of the training graph over the test images.
+    Ok((s, m))
+}
+
+/// Held-out accuracy: forward passes of the training graph over the test images.
+#[inline(never)]
+fn evaluate(s: &mut Session, m: Model) -> Result<f32> {
+    let (n_train, n_test) = counts();
     let mut correct = 0usize;
     let mut seen = 0usize;
     for bi in 0..n_test / BATCH {
@@ -201,7 +235,13 @@ fn run() -> Result<f32> {
         seen
     );
 
-    // Single-sample inference with its own small plan, weights copied from training.
+    Ok(accuracy)
+}
+
+/// Single-sample inference with its own small plan, weights copied from training.
+#[inline(never)]
+fn infer_one(s: &Session, m: Model) -> Result<()> {
+    let n_train = counts().0;
     let gi = &frozen::INFER_GRAPH;
     let (mi, istats) = (frozen::INFER_MODEL, gi.plan_stats()?);
     // SAFETY: as above, used once.
@@ -235,7 +275,12 @@ fn run() -> Result<f32> {
         istats.bytes
     );
 
-    // The sensor side: a window of 16 samples filled in place by the embedded-hal driver.
+    Ok(())
+}
+
+/// The sensor side: a window of 16 samples filled in place by the embedded-hal driver.
+#[inline(never)]
+fn sensor() -> Result<()> {
     let mut acc = tensile_accel::Accel::new(tensile_firmware_m4::sim::SimAccel::default())
         .map_err(|_| {
             tensile_core::Error::new(
@@ -261,7 +306,7 @@ fn run() -> Result<f32> {
         &mut TensorViewMut::new(&mut mean, [3])?,
     )?;
     defmt::info!("accelerometer window [16, 3]: mean g = {}", mean);
-    Ok(accuracy)
+    Ok(())
 }
 
 #[entry]
