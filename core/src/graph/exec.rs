@@ -535,7 +535,10 @@ where
             let b = D::typed_mut::<E>(c.take(2)?)?;
             match mode {
                 Training::Sgd(o) => dev.update(o, p, a, b, g, h)?,
+                #[cfg(feature = "optim-adam")]
                 Training::Adam(o) => dev.update(o, p, a, b, g, h)?,
+                #[cfg(not(feature = "optim-adam"))]
+                Training::Adam(_) => return Err(super::plan::adam_not_compiled_in()),
                 _ => {}
             }
         }

@@ -94,6 +94,16 @@ pub(crate) fn compiled_in(d: DType) -> bool {
     }
 }
 
+/// The error for an Adam plan in an executor built without Adam.
+#[cfg(not(feature = "optim-adam"))]
+pub(crate) fn adam_not_compiled_in() -> Error {
+    Error::msg(
+        ErrorKind::InvalidData,
+        "optimizer",
+        "Adam steps need tensile-core's `optim-adam` feature",
+    )
+}
+
 /// The error for a dtype the executor was built without.
 pub(crate) fn not_compiled_in(d: DType) -> Error {
     Error::msg(
@@ -124,6 +134,10 @@ impl<S: NodeStore> GraphBase<S> {
                 "plan",
                 "call backward(loss) before planning a training step",
             ));
+        }
+        #[cfg(not(feature = "optim-adam"))]
+        if matches!(mode, Training::Adam(_)) {
+            return Err(adam_not_compiled_in());
         }
         let end = self.nodes().len() as u32;
         let train = matches!(mode, Training::Sgd(_) | Training::Adam(_));
