@@ -119,3 +119,20 @@ fn a_planned_graph_emits_a_frozen_graph() {
     assert!(src.contains("usize::MAX"));
     assert!(src.contains("tensile_core::graph::Training::Sgd("));
 }
+
+/// Adam is an additive feature (`optim-adam`, implied by `std`): without it an Adam plan is a
+/// clear error, not a silent no-op step; with it the plan is made.
+#[test]
+fn adam_plans_need_the_optim_adam_feature() {
+    let mut g = StaticGraph::<16>::new_static();
+    let w = g.param("w", DType::F32, &[3]).unwrap();
+    let loss = g.sum(w, None, false).unwrap();
+    g.backward(loss).unwrap();
+    let r = g.plan(&[loss], Training::Adam(tensile_core::ops::Adam::default()));
+    if cfg!(feature = "optim-adam") {
+        assert!(r.is_ok(), "{r:?}");
+    } else {
+        let e = r.unwrap_err();
+        assert!(e.to_string().contains("optim-adam"), "{e}");
+    }
+}
