@@ -71,6 +71,11 @@ impl<E> DevSlice<E> {
 }
 
 /// Splits device bytes at `mid` (checked by the caller), as `<[u8]>::split_at`.
+///
+/// The assert cannot fire through the core: `ArenaMem`'s contract has callers check
+/// `mid <= len`, and the executor's `sub`/`carve` return an error before splitting otherwise.
+/// It stays because a slice past the end would hand CUDA memory outside the allocation (the
+/// host implementation, `<[u8]>::split_at`, panics the same way).
 pub(crate) fn split(b: &DevSlice<u8>, mid: usize) -> (&DevSlice<u8>, &DevSlice<u8>) {
     let (a, n) = (b.addr(), b.len());
     assert!(mid <= n, "split past the end");
@@ -83,7 +88,8 @@ pub(crate) fn split(b: &DevSlice<u8>, mid: usize) -> (&DevSlice<u8>, &DevSlice<u
     }
 }
 
-/// Splits device bytes at `mid` mutably, as `<[u8]>::split_at_mut`.
+/// Splits device bytes at `mid` mutably, as `<[u8]>::split_at_mut` (the assert: as in
+/// [`split`]).
 pub(crate) fn split_mut(
     b: &mut DevSlice<u8>,
     mid: usize,
