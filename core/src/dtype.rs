@@ -84,6 +84,17 @@ pub trait Elem:
     fn from_f64(v: f64) -> Self;
     /// Converts an index or count.
     fn from_usize(v: usize) -> Self;
+    /// `v as Self`.
+    fn from_f32(v: f32) -> Self;
+    /// `v as Self`.
+    fn from_i32(v: i32) -> Self;
+    /// `v as Self`.
+    fn from_i64(v: i64) -> Self;
+    /// `v as Self`.
+    fn from_u8(v: u8) -> Self;
+    /// `self as B`, with Rust's `as` rules in one step (no detour through f64, so an i64 rounds
+    /// once to f32 and narrowing integers wrap).
+    fn cast<B: Elem>(self) -> B;
     /// Sum (wrapping for integers).
     fn add(self, o: Self) -> Self;
     /// Difference (wrapping for integers).
@@ -98,8 +109,30 @@ pub trait Elem:
     }
 }
 
+/// The `as` conversions from every storable type, and `cast` through `$from` (the target's
+/// conversion from this type).
+macro_rules! as_conversions {
+    ($t:ty, $from:ident) => {
+        fn from_f32(v: f32) -> Self {
+            v as $t
+        }
+        fn from_i32(v: i32) -> Self {
+            v as $t
+        }
+        fn from_i64(v: i64) -> Self {
+            v as $t
+        }
+        fn from_u8(v: u8) -> Self {
+            v as $t
+        }
+        fn cast<B: Elem>(self) -> B {
+            B::$from(self)
+        }
+    };
+}
+
 macro_rules! int_elem {
-    ($t:ty, $d:ident) => {
+    ($t:ty, $d:ident, $from:ident) => {
         impl Elem for $t {
             const DTYPE: DType = DType::$d;
             const ZERO: Self = 0;
@@ -115,6 +148,7 @@ macro_rules! int_elem {
             fn from_usize(v: usize) -> Self {
                 v as $t
             }
+            as_conversions!($t, $from);
             fn add(self, o: Self) -> Self {
                 self.wrapping_add(o)
             }
@@ -130,9 +164,9 @@ macro_rules! int_elem {
         }
     };
 }
-int_elem!(i32, I32);
-int_elem!(u8, U8);
-int_elem!(i64, I64);
+int_elem!(i32, I32, from_i32);
+int_elem!(u8, U8, from_u8);
+int_elem!(i64, I64, from_i64);
 
 /// A float element: the math of the elementwise ops.
 pub trait Float: Elem + core::ops::Neg<Output = Self> {
@@ -171,7 +205,7 @@ pub trait Float: Elem + core::ops::Neg<Output = Self> {
 }
 
 macro_rules! float_elem {
-    ($t:ty, $d:ident, $exp:path, $ln:path, $sqrt:path, $tanh:path, $pow:path, $abs:path) => {
+    ($t:ty, $d:ident, $from:ident, $exp:path, $ln:path, $sqrt:path, $tanh:path, $pow:path, $abs:path) => {
         impl Elem for $t {
             const DTYPE: DType = DType::$d;
             const ZERO: Self = 0.0;
@@ -187,6 +221,7 @@ macro_rules! float_elem {
             fn from_usize(v: usize) -> Self {
                 v as $t
             }
+            as_conversions!($t, $from);
             fn add(self, o: Self) -> Self {
                 self + o
             }
@@ -228,6 +263,7 @@ macro_rules! float_elem {
 float_elem!(
     f32,
     F32,
+    from_f32,
     libm::expf,
     libm::logf,
     libm::sqrtf,
@@ -238,6 +274,7 @@ float_elem!(
 float_elem!(
     f64,
     F64,
+    from_f64,
     libm::exp,
     libm::log,
     libm::sqrt,

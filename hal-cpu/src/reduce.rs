@@ -59,14 +59,25 @@ fn sum_over<E: Float>(x: &[E], base: usize, red: &NdIter<1>, f: impl Fn(E) -> E 
     total
 }
 
+/// `n - correction` as `E`, negative when the correction exceeds the count (then var is
+/// negative or NaN, as in PyTorch), without f64 arithmetic (soft-float on small targets).
+#[inline(always)]
+fn dof<E: Float>(n: usize, correction: usize) -> E {
+    if n >= correction {
+        E::from_usize(n - correction)
+    } else {
+        -E::from_usize(correction - n)
+    }
+}
+
 /// The finishing step of a reduction from its sum (and, for var/std, the squared deviations).
 #[inline(always)]
 fn finish<E: Float>(op: ReduceOp, sum: E, ss: E, n: usize) -> E {
     match op {
         ReduceOp::Sum => sum,
         ReduceOp::Mean => sum.div(E::from_usize(n)),
-        ReduceOp::Var { correction } => ss.div(E::from_f64(n as f64 - correction as f64)),
-        ReduceOp::Std { correction } => ss.div(E::from_f64(n as f64 - correction as f64)).sqrt(),
+        ReduceOp::Var { correction } => ss.div(dof::<E>(n, correction)),
+        ReduceOp::Std { correction } => ss.div(dof::<E>(n, correction)).sqrt(),
     }
 }
 

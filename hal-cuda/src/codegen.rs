@@ -297,13 +297,18 @@ fn map_source(s: &mut String, name: &str, tag: MapTag, a: DType, b: DType) {
         ),
         MapTag::Cast => (
             "Strides xs, Strides ys, const A* xp, B* yp, double s",
-            // Through double, as the core's Cast (`B::from_f64(x.to_f64())`), then Rust's `as`
-            // to an integer written out: truncate, saturate, NaN to 0 (C leaves out-of-range
-            // conversions undefined, and PTX's u8 conversion wraps).
-            format!(
-                "double v = (double)xp[offset_of(sh, xs, i)]; yp[offset_of(sh, ys, i)] = {};",
-                cast_expr(b)
-            ),
+            // Rust's `as`, as the core's Cast. From an integer, C's conversion is the same (one
+            // rounding to a float; narrowing integers wrap). From a float, through double
+            // (exact), then to an integer written out: truncate, saturate, NaN to 0 (C leaves
+            // out-of-range conversions undefined, and PTX's u8 conversion wraps).
+            if matches!(a, DType::F32 | DType::F64) {
+                format!(
+                    "double v = (double)xp[offset_of(sh, xs, i)]; yp[offset_of(sh, ys, i)] = {};",
+                    cast_expr(b)
+                )
+            } else {
+                "yp[offset_of(sh, ys, i)] = (B)xp[offset_of(sh, xs, i)];".to_string()
+            },
         ),
         MapTag::Zero => (
             "Strides xs, Strides ys, const T* xp, T* yp, double s",

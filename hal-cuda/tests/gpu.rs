@@ -218,6 +218,34 @@ fn casts_saturate_and_ties_keep_the_first_operand_as_on_the_host() {
         xg.cast::<i64>().unwrap().to_vec().unwrap(),
         x.cast::<i64>().unwrap().to_vec().unwrap()
     );
+    // From integers: one rounding to f32 (2^60 + 2^36 + 1 rounds up only without a detour
+    // through f64), and narrowing integers wrap.
+    let w = [(1i64 << 60) + (1i64 << 36) + 1, (1i64 << 32) + 300, -1];
+    let wi = Tensor::<i64>::from_vec(w.to_vec(), [3]).unwrap();
+    let wg = wi.to(&cuda).unwrap();
+    assert_eq!(
+        wg.cast::<f32>().unwrap().to_vec().unwrap(),
+        wi.cast::<f32>().unwrap().to_vec().unwrap()
+    );
+    for (g, h) in [
+        (wg.cast::<i32>().unwrap(), wi.cast::<i32>().unwrap()),
+        (
+            wg.cast::<i32>()
+                .unwrap()
+                .cast::<u8>()
+                .unwrap()
+                .cast::<i32>()
+                .unwrap(),
+            wi.cast::<i32>()
+                .unwrap()
+                .cast::<u8>()
+                .unwrap()
+                .cast::<i32>()
+                .unwrap(),
+        ),
+    ] {
+        assert_eq!(g.to_vec().unwrap(), h.to_vec().unwrap());
+    }
     let z = Tensor::<f32>::from_vec(vec![-0.0, 0.0], [2]).unwrap();
     let (a, b) = (z.narrow(0, 0, 1).unwrap(), z.narrow(0, 1, 1).unwrap());
     let (ag, bg) = (a.to(&cuda).unwrap(), b.to(&cuda).unwrap());

@@ -80,7 +80,7 @@ impl<A: Elem, B: Elem> UnaryFn<A, B> for Cast {
     const NAME: &'static str = "cast";
     #[inline(always)]
     fn apply(&self, x: A) -> B {
-        B::from_f64(x.to_f64())
+        x.cast()
     }
     fn kind(&self) -> MapKind {
         MapKind::Cast
