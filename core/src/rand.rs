@@ -56,6 +56,12 @@ impl Rng {
         (self.next_u64() >> 11) as f64 * (1.0 / (1u64 << 53) as f64)
     }
 
+    /// Uniform in `[0, 1)` with 24 random bits, in f32 arithmetic only (no soft-float f64 on
+    /// a microcontroller).
+    pub fn uniform_f32(&mut self) -> f32 {
+        ((self.next_u64() >> 40) as u32) as f32 * (1.0 / (1u32 << 24) as f32)
+    }
+
     /// Standard normal (Box–Muller; the second value of each pair is kept for the next call).
     pub fn normal(&mut self) -> f64 {
         if let Some(z) = self.spare.take() {

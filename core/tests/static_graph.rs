@@ -136,3 +136,65 @@ fn adam_plans_need_the_optim_adam_feature() {
         assert!(e.to_string().contains("optim-adam"), "{e}");
     }
 }
+
+/// A frozen graph's op set is a type: the executor runs the nodes whose kernels are in it (with
+/// the same values as an unrestricted one) and answers a node outside it with a clear error.
+#[cfg(feature = "alloc")]
+#[test]
+fn a_frozen_graph_runs_only_the_kernels_of_its_op_set() {
+    use tensile_core::graph::{Exec, Graph, OpKinds, OpSet};
+    use tensile_core::{BinaryOp, UnaryOp};
+
+    fn graph(extra: bool) -> &'static Graph {
+        let mut g = Graph::new();
+        let x = g.input("x", DType::F32, &[3]).unwrap();
+        let mut y = g.unary(UnaryOp::Exp, x).unwrap();
+        if extra {
+            y = g.scalar(BinaryOp::Mul, y, 2.0, true).unwrap();
+        }
+        g.plan(&[y], Training::Inference).unwrap();
+        Box::leak(Box::new(g))
+    }
+    let (small, big) = (graph(false), graph(true));
+    // Only exp, and exp then `* 2`.
+    let (exp_only, exp_mul) = (small.op_set(), big.op_set());
+    assert!(exp_mul.contains_all(exp_only) && !exp_only.contains_all(exp_mul));
+    assert_eq!(exp_only.union(exp_mul), exp_mul);
+    // The items a build script writes.
+    let src = exp_only.to_rust_kinds("GOps");
+    let bits = format!("OpSet::from_bits({:#x})", exp_only.bits());
+    assert!(src.contains(&bits), "{src}");
+    assert!(
+        src.contains("impl tensile_core::graph::OpKinds for GOps"),
+        "{src}"
+    );
+    let src = small.to_rust_static("G", "GOps").unwrap();
+    assert!(src.starts_with("pub static G: tensile_core::graph::Frozen<GOps> ="));
+
+    // Run with the small graph's set, through a type built from its bits.
+    struct Small;
+    impl OpKinds for Small {
+        const OPS: OpSet = OpSet::from_bits(SMALL_BITS);
+    }
+    // Unary ops come first, two bits each (f32, f64), in table order: exp is the second.
+    const SMALL_BITS: u128 = 1 << 2;
+    assert_eq!(exp_only.bits(), SMALL_BITS);
+
+    let x = [0.0f32, 1.0, -1.0];
+    let mut arena = vec![0u8; 4096];
+    let f = small.as_frozen::<Small>().unwrap();
+    let mut s = Exec::new(&f, Reference, &mut arena[..]).unwrap();
+    s.input_mut::<f32>(0).unwrap().copy_from_slice(&x);
+    s.forward().unwrap();
+    let want: Vec<f32> = x.iter().map(|v| v.exp()).collect();
+    let got: Vec<f32> = s.read::<f32>(1).unwrap().iter().collect();
+    assert_eq!(got, want);
+
+    // The bigger graph under the small set: exp runs, `* 2` is refused with its node.
+    let f = big.as_frozen::<Small>().unwrap();
+    let mut s = Exec::new(&f, Reference, &mut arena[..]).unwrap();
+    let e = s.forward().unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::InvalidData);
+    assert_eq!(e.node(), Some(2));
+    assert!(e.to_string().contains("op set"), "{e}");
+}

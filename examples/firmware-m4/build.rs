@@ -52,18 +52,25 @@ fn main() {
     );
     let (tm, _) = model::train_graph(&mut tg).expect("training graph");
     let (im, _) = model::infer_graph(&mut ig).expect("inference graph");
+    // Both statics carry the union of their op sets as one type: the firmware links one
+    // executor, with only the kernels these graphs run.
+    let ops = tg.op_set().union(ig.op_set());
     let frozen = format!(
-        "/// The training graph with its backward pass and SGD plan, frozen by `build.rs`.\n\
-         pub static TRAIN_GRAPH: tensile_core::graph::Frozen = {};\n\
+        "{}\
+         /// The training graph with its backward pass and SGD plan, frozen by `build.rs`.\n\
+         {}\
          /// The training graph's nodes that the firmware reads and writes.\n\
          pub const TRAIN_MODEL: crate::model::Model = {};\n\
          /// The single-sample inference graph, frozen by `build.rs`.\n\
-         pub static INFER_GRAPH: tensile_core::graph::Frozen = {};\n\
+         {}\
          /// The inference graph's nodes that the firmware reads and writes.\n\
          pub const INFER_MODEL: crate::model::Model = {};\n",
-        tg.to_rust().expect("frozen training graph"),
+        ops.to_rust_kinds("FirmwareOps"),
+        tg.to_rust_static("TRAIN_GRAPH", "FirmwareOps")
+            .expect("frozen training graph"),
         model(&tm),
-        ig.to_rust().expect("frozen inference graph"),
+        ig.to_rust_static("INFER_GRAPH", "FirmwareOps")
+            .expect("frozen inference graph"),
         model(&im),
     );
     fs::write(out.join("frozen.rs"), frozen).expect("frozen.rs");

@@ -3,6 +3,7 @@
 //! out with `split_at_mut`, and every region it reads must lie in what remains (the plan
 //! guarantees it; a violation is an error, never aliasing).
 
+use super::opset::{left_out, Kernel, OpKinds};
 use super::plan::{GraphPlan, Training, ARENA_ALIGN};
 use super::{Fill, GraphBase, Node, NodeId, Nodes, Op};
 use crate::device::{ArenaMem, Host, Map, MatMul, Reduce, Update};
@@ -292,7 +293,9 @@ where
         let (off, _) = self.region(i as NodeId)?;
         let dims = *n.shape();
         let count = dims.numel();
-        with_elem!(n.dtype, E => match fill {
+        with_elem!(n.dtype, E => if !const { S::Ops::OPS.has(Kernel::Fill(E::DTYPE)) } {
+            Err(left_out())
+        } else { match fill {
             // The arena starts zeroed.
             Fill::Value(0.0) => Ok(()),
             Fill::Value(x) => self.write_with(off, count, |_| E::from_f64(x)),
@@ -302,7 +305,7 @@ where
                 let d = dims.dims()[a];
                 self.write_with(off, count, |k| E::from_usize((k / inner.max(1)) % d.max(1)))
             }
-        })
+        }})
     }
 
     fn check_dtype<E: Elem>(n: &Node, id: NodeId) -> Result<()> {
@@ -448,13 +451,20 @@ where
     /// Sets the learning rate (kept in device memory, read by every update).
     pub fn set_lr(&mut self, lr: f64) -> Result<()> {
         let off = self.hyper_region()?;
-        with_float!(self.plan.hyper_dtype, E => self.write_with(off, 1, |_| E::from_f64(lr)))
+        with_float!(self.plan.hyper_dtype, E => if const { S::Ops::OPS.has_update(E::DTYPE) } {
+            self.write_with(off, 1, |_| E::from_f64(lr))
+        } else {
+            Err(left_out())
+        })
     }
 
     /// The optimizer steps taken so far.
     pub fn step_count(&self) -> Result<u64> {
         let off = self.hyper_region()?;
         with_float!(self.plan.hyper_dtype, E => {
+            if !const { S::Ops::OPS.has_update(E::DTYPE) } {
+                return Err(left_out());
+            }
             let mut h = [E::ZERO; 2];
             let b = sub::<D>(self.bytes_ref(), off, 2 * E::DTYPE.size())?;
             self.dev.read_bytes(b, bytemuck::cast_slice_mut(&mut h))?;
@@ -467,7 +477,11 @@ where
     pub fn step(&mut self) -> Result<()> {
         let hyper = self.hyper_region()?;
         let dt = self.plan.hyper_dtype;
-        with_float!(dt, E => self.step_typed::<E>(hyper))
+        with_float!(dt, E => if const { S::Ops::OPS.has_update(E::DTYPE) } {
+            self.step_typed::<E>(hyper)
+        } else {
+            Err(left_out())
+        })
     }
 
     /// Forward, backward and an optimizer step.
@@ -576,18 +590,24 @@ where
         match n.op {
             Op::Unary(op, x) => with_float!(n.dtype, E => {
                 let (xm, xl) = me.input::<D, E>(&c, x)?;
-                ops::unary(&dev, op, xm, &xl, D::typed_mut::<E>(out)?, &yl)
+                ops::unary_in::<S::Ops, D, E>(&dev, op, xm, &xl, D::typed_mut::<E>(out)?, &yl)
             }),
             Op::Binary(op, a, b) => with_float!(n.dtype, E => {
                 let (am, al) = me.input::<D, E>(&c, a)?;
                 let (bm, bl) = me.input::<D, E>(&c, b)?;
-                ops::binary(&dev, op, am, &al, bm, &bl, D::typed_mut::<E>(out)?, &yl)
+                ops::binary_in::<S::Ops, D, E>(&dev, op, am, &al, bm, &bl, D::typed_mut::<E>(out)?, &yl)
             }),
             Op::Scalar { op, x, s, rhs } => with_float!(n.dtype, E => {
                 let (xm, xl) = me.input::<D, E>(&c, x)?;
-                ops::binary_scalar(&dev, op, xm, &xl, E::from_f64(s), rhs, D::typed_mut::<E>(out)?, &yl)
+                let y = D::typed_mut::<E>(out)?;
+                ops::binary_scalar_in::<S::Ops, D, E>(&dev, op, xm, &xl, E::from_f64(s), rhs, y, &yl)
             }),
             Op::Reduce { op, x, axes } => with_float!(n.dtype, E => {
+                if !const { S::Ops::OPS.has_reduce(E::DTYPE) }
+                    || !S::Ops::OPS.has(Kernel::Reduce(op, E::DTYPE))
+                {
+                    return Err(left_out());
+                }
                 let (xm, xl) = me.input::<D, E>(&c, x)?;
                 let (list, k) = axes_of(axes);
                 ops::reduce(&dev, op, xm, &xl, Some(&list[..k]), D::typed_mut::<E>(out)?, &yl)
@@ -603,26 +623,41 @@ where
                 with_elem!(xd, E => {
                     let (xm, xl) = me.input::<D, E>(&c, x)?;
                     if indices {
+                        if !const { S::Ops::OPS.has(Kernel::Extreme(E::DTYPE, true)) } {
+                            return Err(left_out());
+                        }
                         let o = D::typed_mut::<i64>(out)?;
                         ops::extremum(&dev, op, xm, &xl, Some(&list[..k]), None, Some((o, &yl)))
                     } else {
+                        if !const { S::Ops::OPS.has(Kernel::Extreme(E::DTYPE, false)) } {
+                            return Err(left_out());
+                        }
                         let o = D::typed_mut::<E>(out)?;
                         ops::extremum(&dev, op, xm, &xl, Some(&list[..k]), Some((o, &yl)), None)
                     }
                 })
             }
             Op::MatMul(a, b) => with_float!(n.dtype, E => {
+                if !const { S::Ops::OPS.has(Kernel::MatMul(E::DTYPE)) } {
+                    return Err(left_out());
+                }
                 let (am, al) = me.input::<D, E>(&c, a)?;
                 let (bm, bl) = me.input::<D, E>(&c, b)?;
                 ops::matmul(&dev, am, &al, bm, &bl, D::typed_mut::<E>(out)?, &yl)
             }),
             Op::Copy(x) => with_elem!(n.dtype, E => {
+                if !const { S::Ops::OPS.has(Kernel::Copy(E::DTYPE)) } {
+                    return Err(left_out());
+                }
                 let (xm, xl) = me.input::<D, E>(&c, x)?;
                 ops::copy(&dev, xm, &xl, D::typed_mut::<E>(out)?, &yl)
             }),
             Op::Cast(x) => {
                 let xd = graph.nodes()[x as usize].dtype;
                 with_elem!(xd, A => with_elem!(n.dtype, B => {
+                    if !const { S::Ops::OPS.has(Kernel::Cast(A::DTYPE, B::DTYPE)) } {
+                        return Err(left_out());
+                    }
                     let (xm, xl) = me.input::<D, A>(&c, x)?;
                     ops::cast(&dev, xm, &xl, D::typed_mut::<B>(out)?, &yl)
                 }))

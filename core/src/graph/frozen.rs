@@ -1,17 +1,45 @@
 //! Frozen graphs: declared and planned once on the host, emitted as Rust source
 //! ([`GraphBase::to_rust`]) and compiled into the firmware as a `static` in flash. The device
 //! then runs the plan without node RAM, and links neither the builders, nor the gradient
-//! rules, nor the planner. `examples/firmware-m4/build.rs` does this for its model.
+//! rules, nor the planner, nor any kernel the graph does not run. `examples/firmware-m4/build.rs`
+//! does this for its model.
 
+use core::marker::PhantomData;
+
+use super::opset::{AllOps, OpKinds};
 use super::plan::{GraphPlan, NodePlan, PlanStats, Training};
-use super::{GraphBase, Node, NodeId, Op};
+use super::{GraphBase, Node, NodeId, Nodes, Op};
 use crate::dtype::DType;
+use crate::error::{Error, ErrorKind, Result};
 use crate::layout::Layout;
 
-/// A planned graph whose nodes are a `&'static [Node]` (in flash on a microcontroller).
-pub type Frozen = GraphBase<&'static [Node]>;
+/// A frozen graph's nodes (a `&'static [Node]`, in flash on a microcontroller) with the kernels
+/// they run as the type `K` (see [`OpKinds`]): the executor links no other kernel.
+pub struct FrozenNodes<K = AllOps> {
+    nodes: &'static [Node],
+    kinds: PhantomData<K>,
+}
 
-impl GraphBase<&'static [Node]> {
+impl<K> core::fmt::Debug for FrozenNodes<K> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("FrozenNodes")
+            .field("nodes", &self.nodes.len())
+            .finish()
+    }
+}
+
+impl<K: OpKinds> Nodes for FrozenNodes<K> {
+    type Ops = K;
+    fn node_slice(&self) -> &[Node] {
+        self.nodes
+    }
+}
+
+/// A planned graph whose nodes are in a `static` (see [`FrozenNodes`]), built by the code that
+/// [`GraphBase::to_rust_static`] emits.
+pub type Frozen<K = AllOps> = GraphBase<FrozenNodes<K>>;
+
+impl<K> GraphBase<FrozenNodes<K>> {
     /// A planned graph from the parts [`GraphBase::to_rust`] emits (for generated code).
     #[doc(hidden)]
     #[allow(clippy::too_many_arguments)]
@@ -26,7 +54,10 @@ impl GraphBase<&'static [Node]> {
         stats: PlanStats,
     ) -> Self {
         GraphBase {
-            store: nodes,
+            store: FrozenNodes {
+                nodes,
+                kinds: PhantomData,
+            },
             backward_start,
             in_backward: false,
             plan: Some(GraphPlan {
@@ -38,6 +69,28 @@ impl GraphBase<&'static [Node]> {
                 stats,
             }),
         }
+    }
+}
+
+impl<S: Nodes> GraphBase<S> {
+    /// This planned graph as a frozen graph restricted to the kernels of `K` (the executor then
+    /// links and runs only those), borrowing its nodes. For host-side checks of a firmware's op
+    /// set: a node outside `K` is an error when it runs.
+    pub fn as_frozen<K: OpKinds>(&'static self) -> Result<Frozen<K>> {
+        let plan = self.plan.ok_or(Error::msg(
+            ErrorKind::InvalidData,
+            "as_frozen",
+            "plan the graph first",
+        ))?;
+        Ok(GraphBase {
+            store: FrozenNodes {
+                nodes: self.store.node_slice(),
+                kinds: PhantomData,
+            },
+            backward_start: self.backward_start,
+            in_backward: false,
+            plan: Some(plan),
+        })
     }
 }
 
@@ -84,7 +137,6 @@ mod emit {
 
     use super::super::{Fill, NodeStore, ViewKind};
     use super::*;
-    use crate::error::{Error, ErrorKind, Result};
     use crate::ops::ReduceOp;
     use crate::shape::{Axes, MAX_RANK};
 
@@ -183,9 +235,9 @@ mod emit {
     }
 
     impl<S: NodeStore> GraphBase<S> {
-        /// This planned graph as a Rust expression of type
-        /// [`Frozen`] (`GraphBase<&'static [Node]>`), for a build script
-        /// to write into firmware source: `static G: Frozen = <expression>;`. Only the nodes the
+        /// This planned graph as a Rust expression of type [`Frozen`], for a build script to
+        /// write into firmware source: `static G: Frozen = <expression>;` (every kernel linked;
+        /// [`to_rust_static`](Self::to_rust_static) links only those the graph runs). Only the nodes the
         /// plan runs matter to the executor, but all are kept so node ids stay the same.
         pub fn to_rust(&self) -> Result<String> {
             let p = self.plan.ok_or(Error::msg(
@@ -242,6 +294,18 @@ mod emit {
                 st.nodes_run
             );
             Ok(s)
+        }
+
+        /// `pub static {name}: Frozen<{ops}> = ...;` holding this graph (see
+        /// [`to_rust`](Self::to_rust)), where `ops` names a type whose
+        /// [`OpKinds`](super::OpKinds) cover the graph's [`op_set`](Self::op_set) (written by
+        /// [`OpSet::to_rust_kinds`](super::OpSet::to_rust_kinds)). The executor then links only
+        /// those kernels. Graphs that share one such type share one executor in the firmware.
+        pub fn to_rust_static(&self, name: &str, ops: &str) -> Result<String> {
+            Ok(format!(
+                "pub static {name}: {CORE}::graph::Frozen<{ops}> = {};\n",
+                self.to_rust()?
+            ))
         }
     }
 }

@@ -40,12 +40,14 @@ mod build;
 mod exec;
 mod frozen;
 mod grad;
+pub(crate) mod opset;
 mod plan;
 
 pub use exec::Exec;
 #[cfg(feature = "alloc")]
 pub use exec::{AlignedArena, Session};
-pub use frozen::Frozen;
+pub use frozen::{Frozen, FrozenNodes};
+pub use opset::{AllOps, OpKinds, OpSet};
 pub use plan::{PlanStats, Training, ARENA_ALIGN};
 
 use crate::dtype::DType;
@@ -223,19 +225,17 @@ impl Node {
 /// (a graph declared and planned on the host, placed in flash; see [`GraphBase::frozen`]).
 /// Running a planned graph needs only this.
 pub trait Nodes {
+    /// The kernels running these nodes may dispatch to: [`AllOps`] for graphs built at run
+    /// time, a frozen graph's own set otherwise (the executor links no other kernel).
+    type Ops: OpKinds;
     /// The nodes.
     fn node_slice(&self) -> &[Node];
 }
 
 impl<S: NodeStore> Nodes for S {
+    type Ops = AllOps;
     fn node_slice(&self) -> &[Node] {
         self.nodes()
-    }
-}
-
-impl Nodes for &'static [Node] {
-    fn node_slice(&self) -> &[Node] {
-        self
     }
 }
 

@@ -5,6 +5,7 @@ use super::{BinaryOp, Cast, Identity, UnaryOp};
 use crate::device::{Backend, Map};
 use crate::dtype::{Elem, Float};
 use crate::error::{Error, ErrorKind, Result};
+use crate::graph::{AllOps, OpKinds};
 use crate::layout::Layout;
 use crate::shape::broadcast_shapes_op;
 
@@ -51,17 +52,44 @@ pub fn unary<D: Map, E: Float>(
     y: &mut D::Mem<E>,
     yl: &Layout,
 ) -> Result<()> {
+    unary_in::<AllOps, D, E>(dev, op, x, xl, y, yl)
+}
+
+/// [`unary`] dispatching only to the kernels in `K`.
+pub(crate) fn unary_in<K: OpKinds, D: Map, E: Float>(
+    dev: &D,
+    op: UnaryOp,
+    x: &D::Mem<E>,
+    xl: &Layout,
+    y: &mut D::Mem<E>,
+    yl: &Layout,
+) -> Result<()> {
     check_in::<D, E>(x, xl, op.name())?;
     check_out::<D, E>(y, yl, xl, op.name())?;
     if yl.numel() == 0 {
         return Ok(());
     }
-    dispatch_unary(dev, op, x, xl, y, yl)
+    dispatch_unary::<K, D, E>(dev, op, x, xl, y, yl)
 }
 
 /// `y = op(a, b)` with NumPy broadcasting; `yl` must have the broadcast shape.
 #[allow(clippy::too_many_arguments)]
 pub fn binary<D: Map, E: Float>(
+    dev: &D,
+    op: BinaryOp,
+    a: &D::Mem<E>,
+    al: &Layout,
+    b: &D::Mem<E>,
+    bl: &Layout,
+    y: &mut D::Mem<E>,
+    yl: &Layout,
+) -> Result<()> {
+    binary_in::<AllOps, D, E>(dev, op, a, al, b, bl, y, yl)
+}
+
+/// [`binary`] dispatching only to the kernels in `K`.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn binary_in<K: OpKinds, D: Map, E: Float>(
     dev: &D,
     op: BinaryOp,
     a: &D::Mem<E>,
@@ -82,7 +110,7 @@ pub fn binary<D: Map, E: Float>(
     if yl.numel() == 0 {
         return Ok(());
     }
-    dispatch_binary(dev, op, a, &al, b, &bl, y, yl)
+    dispatch_binary::<K, D, E>(dev, op, a, &al, b, &bl, y, yl)
 }
 
 /// `y = op(x, s)` (`scalar_rhs`) or `y = op(s, x)`: a scalar literal acts as a rank-0 tensor of
@@ -98,12 +126,27 @@ pub fn binary_scalar<D: Map, E: Float>(
     y: &mut D::Mem<E>,
     yl: &Layout,
 ) -> Result<()> {
+    binary_scalar_in::<AllOps, D, E>(dev, op, x, xl, s, scalar_rhs, y, yl)
+}
+
+/// [`binary_scalar`] dispatching only to the kernels in `K`.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn binary_scalar_in<K: OpKinds, D: Map, E: Float>(
+    dev: &D,
+    op: BinaryOp,
+    x: &D::Mem<E>,
+    xl: &Layout,
+    s: E,
+    scalar_rhs: bool,
+    y: &mut D::Mem<E>,
+    yl: &Layout,
+) -> Result<()> {
     check_in::<D, E>(x, xl, op.name())?;
     check_out::<D, E>(y, yl, xl, op.name())?;
     if yl.numel() == 0 {
         return Ok(());
     }
-    dispatch_binary_scalar(dev, op, x, xl, s, scalar_rhs, y, yl)
+    dispatch_binary_scalar::<K, D, E>(dev, op, x, xl, s, scalar_rhs, y, yl)
 }
 
 /// Copies `x` into `y` (any layouts of one shape): `contiguous()` and friends.

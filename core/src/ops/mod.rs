@@ -10,6 +10,7 @@ mod reduce;
 mod table;
 
 pub use elementwise::{binary, binary_scalar, cast, copy, unary};
+pub(crate) use elementwise::{binary_in, binary_scalar_in, unary_in};
 pub use matmul::{matmul, matmul_plan, MatmulPlan};
 pub use optim::{Adam, Sgd, UpdateKind};
 pub use reduce::{extremum, reduce, reduce_plan, ReducePlan};

@@ -7,6 +7,7 @@
 use crate::device::Map;
 use crate::dtype::Float;
 use crate::error::Result;
+use crate::graph::opset::{left_out, Kernel, OpKinds};
 use crate::layout::Layout;
 use crate::ops::{BinaryFn, MapKind, ScalarLhs, ScalarRhs, UnaryFn};
 
@@ -50,10 +51,15 @@ macro_rules! unary_table {
             }
         }
         /// Runs `op` on device `dev`: the tag is matched once, then the kernel is monomorphic.
-        pub(crate) fn dispatch_unary<D: Map, E: Float>(
+        /// Kernels outside `K`'s set are not instantiated.
+        pub(crate) fn dispatch_unary<K: OpKinds, D: Map, E: Float>(
             dev: &D, op: UnaryOp, x: &D::Mem<E>, xl: &Layout, y: &mut D::Mem<E>, yl: &Layout,
         ) -> Result<()> {
-            match op { $(UnaryOp::$T => dev.unary($T, x, xl, y, yl),)* }
+            match op { $(UnaryOp::$T => if const { K::OPS.has(Kernel::Unary(UnaryOp::$T, E::DTYPE)) } {
+                dev.unary($T, x, xl, y, yl)
+            } else {
+                Err(left_out())
+            },)* }
         }
     };
 }
@@ -97,21 +103,33 @@ macro_rules! binary_table {
         }
         /// Runs `op` on device `dev` over two broadcast operands.
         #[allow(clippy::too_many_arguments)]
-        pub(crate) fn dispatch_binary<D: Map, E: Float>(
+        pub(crate) fn dispatch_binary<K: OpKinds, D: Map, E: Float>(
             dev: &D, op: BinaryOp, a: &D::Mem<E>, al: &Layout, b: &D::Mem<E>, bl: &Layout,
             y: &mut D::Mem<E>, yl: &Layout,
         ) -> Result<()> {
-            match op { $(BinaryOp::$T => dev.binary($T, a, al, b, bl, y, yl),)* }
+            match op { $(BinaryOp::$T => if const { K::OPS.has(Kernel::Binary(BinaryOp::$T, E::DTYPE)) } {
+                dev.binary($T, a, al, b, bl, y, yl)
+            } else {
+                Err(left_out())
+            },)* }
         }
         /// Runs `op` with one operand a scalar (`scalar_rhs`: `op(x, s)`, else `op(s, x)`).
         #[allow(clippy::too_many_arguments)]
-        pub(crate) fn dispatch_binary_scalar<D: Map, E: Float>(
+        pub(crate) fn dispatch_binary_scalar<K: OpKinds, D: Map, E: Float>(
             dev: &D, op: BinaryOp, x: &D::Mem<E>, xl: &Layout, s: E, scalar_rhs: bool,
             y: &mut D::Mem<E>, yl: &Layout,
         ) -> Result<()> {
             match (op, scalar_rhs) {
-                $((BinaryOp::$T, true) => dev.unary(ScalarRhs($T, s), x, xl, y, yl),
-                  (BinaryOp::$T, false) => dev.unary(ScalarLhs($T, s), x, xl, y, yl),)*
+                $((BinaryOp::$T, true) => if const { K::OPS.has(Kernel::Scalar(BinaryOp::$T, true, E::DTYPE)) } {
+                    dev.unary(ScalarRhs($T, s), x, xl, y, yl)
+                } else {
+                    Err(left_out())
+                },
+                  (BinaryOp::$T, false) => if const { K::OPS.has(Kernel::Scalar(BinaryOp::$T, false, E::DTYPE)) } {
+                    dev.unary(ScalarLhs($T, s), x, xl, y, yl)
+                } else {
+                    Err(left_out())
+                },)*
             }
         }
     };

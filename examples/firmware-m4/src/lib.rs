@@ -69,7 +69,13 @@ pub fn exit(code: debug::ExitStatus) -> ! {
 
 #[panic_handler]
 fn panic(info: &core::panic::PanicInfo) -> ! {
-    defmt::error!("panic: {}", defmt::Display2Format(info));
+    // The location and a literal message only: formatting the message would link `core::fmt`
+    // (kilobytes of flash) for a path that should never run.
+    let msg = info.message().as_str().unwrap_or("(formatted message)");
+    match info.location() {
+        Some(l) => defmt::error!("panic at {=str}:{=u32}: {=str}", l.file(), l.line(), msg),
+        None => defmt::error!("panic: {=str}", msg),
+    }
     exit(debug::EXIT_FAILURE)
 }
 

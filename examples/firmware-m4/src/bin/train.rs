@@ -8,7 +8,7 @@
 use cortex_m_rt::entry;
 use cortex_m_semihosting::debug;
 use defmt_semihosting as _;
-use tensile_core::graph::{Exec, Node};
+use tensile_core::graph::{Exec, FrozenNodes};
 use tensile_core::{ReduceOp, Result, Rng, TensorView, TensorViewMut};
 use tensile_firmware_m4::frozen;
 use tensile_firmware_m4::model::{Model, BATCH, FEATURES};
@@ -136,7 +136,7 @@ fn run() -> Result<f32> {
 }
 
 /// The training session: the frozen graph's plan over the static arena.
-type Session = Exec<'static, &'static [Node], Cpu, &'static mut [u8]>;
+type Session = Exec<'static, FrozenNodes<frozen::FirmwareOps>, Cpu, &'static mut [u8]>;
 
 // The phases are separate frames (not inlined into `run`), so the stack holds one phase's
 // locals at a time.
@@ -179,10 +179,10 @@ fn train() -> Result<(Session, Model)> {
 
     // nn.Linear's init: U(-1/sqrt(fan_in), 1/sqrt(fan_in)).
     let mut r = Rng::seed(7);
-    let bound = 1.0 / tensile_core::Float::sqrt(FEATURES as f64);
+    let bound = 1.0 / tensile_core::Float::sqrt(FEATURES as f32);
     for p in [m.w, m.b] {
         for v in s.param_mut::<f32>(p)? {
-            *v = ((2.0 * r.uniform() - 1.0) * bound) as f32;
+            *v = (2.0 * r.uniform_f32() - 1.0) * bound;
         }
     }
     s.set_lr(0.05)?;
