@@ -48,6 +48,7 @@ impl MatMul for Cpu {
 /// `std`), which microcontroller targets do not have; they keep the plain loop.
 const PACKED: bool = cfg!(any(target_arch = "x86_64", target_arch = "aarch64"));
 
+#[inline(never)]
 fn batched<E: GemmElem>(
     a: &[E],
     al: &Layout,

@@ -20,7 +20,7 @@ const LANES: usize = 32;
 #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
 const COLS: usize = 4096;
 #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
-const COLS: usize = 64;
+const COLS: usize = 16;
 
 /// Σ f(x) over `n` values from `x[0]` at stride `s`.
 #[inline(always)]

@@ -500,7 +500,7 @@ fn update_source(s: &mut String, name: &str, adam: bool, dt: DType) {
          }"
     } else {
         // h0 momentum, h1 dampening, h2 weight decay, flag nesterov.
-        "T lr = hyper[0]; T mom = (T)h0; T damp = (T)(1.0 - h1); T wd = (T)h2;\n\
+        "T lr = hyper[0]; T mom = (T)h0; T damp = (T)1 - (T)h1; T wd = (T)h2;\n\
          for (long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (long long)gridDim.x * blockDim.x) {\n\
          \x20   T d = g[i] + wd * p[i];\n\
          \x20   if (h0 != 0.0) {\n\

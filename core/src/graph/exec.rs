@@ -561,14 +561,14 @@ where
 
     fn run_range(&mut self, from: usize, to: usize) -> Result<()> {
         for i in from..to {
-            let n = self.graph.nodes()[i];
+            let n = &self.graph.nodes()[i];
             if !n.plan.needed
                 || !n.owns_buffer()
                 || matches!(n.op, Op::Input | Op::Param | Op::Const(_))
             {
                 continue;
             }
-            self.run_node(i as NodeId, &n).map_err(|e| {
+            self.run_node(i as NodeId, n).map_err(|e| {
                 if e.node().is_some() {
                     e
                 } else {
@@ -581,7 +581,7 @@ where
 
     fn run_node(&mut self, id: NodeId, n: &Node) -> Result<()> {
         let (off, len) = self.region(id)?;
-        let yl = n.layout;
+        let yl = &n.layout;
         let dev = self.dev.clone();
         let graph = self.graph;
         let mut c = carve::<D>(self.bytes(), &[(off, len)])?;
@@ -590,17 +590,17 @@ where
         match n.op {
             Op::Unary(op, x) => with_float!(n.dtype, E => {
                 let (xm, xl) = me.input::<D, E>(&c, x)?;
-                ops::unary_in::<S::Ops, D, E>(&dev, op, xm, &xl, D::typed_mut::<E>(out)?, &yl)
+                ops::unary_in::<S::Ops, D, E>(&dev, op, xm, xl, D::typed_mut::<E>(out)?, yl)
             }),
             Op::Binary(op, a, b) => with_float!(n.dtype, E => {
                 let (am, al) = me.input::<D, E>(&c, a)?;
                 let (bm, bl) = me.input::<D, E>(&c, b)?;
-                ops::binary_in::<S::Ops, D, E>(&dev, op, am, &al, bm, &bl, D::typed_mut::<E>(out)?, &yl)
+                ops::binary_in::<S::Ops, D, E>(&dev, op, am, al, bm, bl, D::typed_mut::<E>(out)?, yl)
             }),
             Op::Scalar { op, x, s, rhs } => with_float!(n.dtype, E => {
                 let (xm, xl) = me.input::<D, E>(&c, x)?;
                 let y = D::typed_mut::<E>(out)?;
-                ops::binary_scalar_in::<S::Ops, D, E>(&dev, op, xm, &xl, E::from_f64(s), rhs, y, &yl)
+                ops::binary_scalar_in::<S::Ops, D, E>(&dev, op, xm, xl, E::from_f64(s), rhs, y, yl)
             }),
             Op::Reduce { op, x, axes } => with_float!(n.dtype, E => {
                 if !const { S::Ops::OPS.has_reduce(E::DTYPE) }
@@ -610,7 +610,7 @@ where
                 }
                 let (xm, xl) = me.input::<D, E>(&c, x)?;
                 let (list, k) = axes_of(axes);
-                ops::reduce(&dev, op, xm, &xl, Some(&list[..k]), D::typed_mut::<E>(out)?, &yl)
+                ops::reduce(&dev, op, xm, xl, Some(&list[..k]), D::typed_mut::<E>(out)?, yl)
             }),
             Op::Extreme {
                 op,
@@ -627,13 +627,13 @@ where
                             return Err(left_out());
                         }
                         let o = D::typed_mut::<i64>(out)?;
-                        ops::extremum(&dev, op, xm, &xl, Some(&list[..k]), None, Some((o, &yl)))
+                        ops::extremum(&dev, op, xm, xl, Some(&list[..k]), None, Some((o, yl)))
                     } else {
                         if !const { S::Ops::OPS.has(Kernel::Extreme(E::DTYPE, false)) } {
                             return Err(left_out());
                         }
                         let o = D::typed_mut::<E>(out)?;
-                        ops::extremum(&dev, op, xm, &xl, Some(&list[..k]), Some((o, &yl)), None)
+                        ops::extremum(&dev, op, xm, xl, Some(&list[..k]), Some((o, yl)), None)
                     }
                 })
             }
@@ -643,14 +643,14 @@ where
                 }
                 let (am, al) = me.input::<D, E>(&c, a)?;
                 let (bm, bl) = me.input::<D, E>(&c, b)?;
-                ops::matmul(&dev, am, &al, bm, &bl, D::typed_mut::<E>(out)?, &yl)
+                ops::matmul(&dev, am, al, bm, bl, D::typed_mut::<E>(out)?, yl)
             }),
             Op::Copy(x) => with_elem!(n.dtype, E => {
                 if !const { S::Ops::OPS.has(Kernel::Copy(E::DTYPE)) } {
                     return Err(left_out());
                 }
                 let (xm, xl) = me.input::<D, E>(&c, x)?;
-                ops::copy(&dev, xm, &xl, D::typed_mut::<E>(out)?, &yl)
+                ops::copy(&dev, xm, xl, D::typed_mut::<E>(out)?, yl)
             }),
             Op::Cast(x) => {
                 let xd = graph.nodes()[x as usize].dtype;
@@ -659,7 +659,7 @@ where
                         return Err(left_out());
                     }
                     let (xm, xl) = me.input::<D, A>(&c, x)?;
-                    ops::cast(&dev, xm, &xl, D::typed_mut::<B>(out)?, &yl)
+                    ops::cast(&dev, xm, xl, D::typed_mut::<B>(out)?, yl)
                 }))
             }
             Op::Input | Op::Param | Op::Const(_) | Op::View(..) => Ok(()),
@@ -707,19 +707,19 @@ struct ExecRef<'g, S> {
     graph: &'g GraphBase<S>,
 }
 
-impl<S: Nodes> ExecRef<'_, S> {
+impl<'g, S: Nodes> ExecRef<'g, S> {
     fn input<'c, D: ArenaMem, E: Elem>(
         &self,
         c: &Carved<'c, D>,
         x: NodeId,
-    ) -> Result<(&'c D::Mem<E>, Layout)> {
+    ) -> Result<(&'c D::Mem<E>, &'g Layout)> {
         let n = &self.graph.nodes()[x as usize];
         let owner = &self.graph.nodes()[n.base as usize];
         let len = owner.shape().numel() * owner.dtype.size();
         if owner.dtype != E::DTYPE {
             return Err(Error::msg(ErrorKind::DTypeMismatch, "exec", "operand dtype").at_node(x));
         }
-        Ok((D::typed::<E>(c.read(owner.plan.offset, len)?)?, n.layout))
+        Ok((D::typed::<E>(c.read(owner.plan.offset, len)?)?, &n.layout))
     }
 }
 

@@ -25,6 +25,11 @@ pub(crate) fn check_out<D: Backend, E: Elem>(
     want: &Layout,
     op: &'static str,
 ) -> Result<()> {
+    check_out_len(l, want, D::mem_len(mem), op)
+}
+
+/// [`check_out`] for memory of `len` elements.
+pub(crate) fn check_out_len(l: &Layout, want: &Layout, len: usize, op: &'static str) -> Result<()> {
     if l.shape() != want.shape() {
         return Err(Error::shapes(
             ErrorKind::ShapeMismatch,
@@ -40,7 +45,7 @@ pub(crate) fn check_out<D: Backend, E: Elem>(
             "output layout overlaps itself",
         ));
     }
-    check_in::<D, E>(mem, l, op)
+    l.check_len(len, op)
 }
 
 /// `y = op(x)` for a unary op of the table.

@@ -1,6 +1,6 @@
 //! Checked matmul with `numpy.matmul` rules.
 
-use super::elementwise::{check_in, check_out};
+use super::elementwise::{check_in, check_out_len};
 use crate::device::MatMul;
 use crate::dtype::Float;
 use crate::error::{Error, ErrorKind, Result};
@@ -87,12 +87,28 @@ pub fn matmul<D: MatMul, E: Float>(
     y: &mut D::Mem<E>,
     yl: &Layout,
 ) -> Result<()> {
-    let plan = matmul_plan(al.shape(), bl.shape())?;
     check_in::<D, E>(a, al, "matmul")?;
     check_in::<D, E>(b, bl, "matmul")?;
-    check_out::<D, E>(y, yl, &Layout::contiguous(plan.out), "matmul")?;
-    if plan.out.numel() == 0 {
+    let Some([a3, b3, y3]) = batched_layouts(al, bl, yl, D::mem_len(y))? else {
         return Ok(());
+    };
+    dev.matmul(a, &a3, b, &b3, y, &y3)
+}
+
+/// The checks and the batched `(batch.., m, k)`, `(batch.., k, n)`, `(batch.., m, n)` layouts
+/// the device runs (`None`: an empty result). Not inlined, so its temporaries are off the
+/// stack before the kernel runs (microcontroller stacks).
+#[inline(never)]
+fn batched_layouts(
+    al: &Layout,
+    bl: &Layout,
+    yl: &Layout,
+    y_len: usize,
+) -> Result<Option<[Layout; 3]>> {
+    let plan = matmul_plan(al.shape(), bl.shape())?;
+    check_out_len(yl, &Layout::contiguous(plan.out), y_len, "matmul")?;
+    if plan.out.numel() == 0 {
+        return Ok(None);
     }
     let (a2, b2, _, _) = promote(al, bl)?;
     let r = plan.batched.rank();
@@ -108,5 +124,5 @@ pub fn matmul<D: MatMul, E: Float>(
     if plan.b_vec {
         y3 = y3.unsqueeze(-1)?;
     }
-    dev.matmul(a, &a3, b, &b3, y, &y3)
+    Ok(Some([a3, b3, y3]))
 }

@@ -47,7 +47,8 @@ impl<E: Float> UpdateFn<E> for Sgd {
         [
             lr,
             E::from_f64(self.momentum),
-            E::from_f64(1.0 - self.dampening),
+            // In E, not f64: no soft-float f64 on a microcontroller (the CUDA kernel agrees).
+            E::ONE.sub(E::from_f64(self.dampening)),
             E::from_f64(self.weight_decay),
         ]
     }

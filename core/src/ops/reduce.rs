@@ -1,6 +1,6 @@
 //! Checked reduction entry points.
 
-use super::elementwise::{check_in, check_out};
+use super::elementwise::{check_in, check_out, check_out_len};
 use super::{Extremum, ReduceOp};
 use crate::device::Reduce;
 use crate::dtype::{Elem, Float};
@@ -91,14 +91,30 @@ pub fn reduce<D: Reduce, E: Float>(
     y: &mut D::Mem<E>,
     yl: &Layout,
 ) -> Result<()> {
-    let plan = reduce_plan(xl.shape(), axes, false, op == ReduceOp::Sum, op.name())?;
     check_in::<D, E>(x, xl, op.name())?;
-    let ykept = kept_out(yl, xl.rank(), plan.axes, op.name())?;
-    check_out::<D, E>(y, &ykept, &Layout::contiguous(plan.kept), op.name())?;
-    if plan.kept.numel() == 0 {
+    let Some((set, ykept)) = reduce_layout(op, xl, axes, yl, D::mem_len(y))? else {
         return Ok(());
+    };
+    dev.reduce(op, x, xl, set, y, &ykept)
+}
+
+/// The checks of [`reduce`] and the reduced axes with the kept-shape output layout (`None`: an
+/// empty result). Not inlined, so its temporaries are off the stack before the kernel runs.
+#[inline(never)]
+fn reduce_layout(
+    op: ReduceOp,
+    xl: &Layout,
+    axes: Option<&[isize]>,
+    yl: &Layout,
+    y_len: usize,
+) -> Result<Option<(Axes, Layout)>> {
+    let plan = reduce_plan(xl.shape(), axes, false, op == ReduceOp::Sum, op.name())?;
+    let ykept = kept_out(yl, xl.rank(), plan.axes, op.name())?;
+    check_out_len(&ykept, &Layout::contiguous(plan.kept), y_len, op.name())?;
+    if plan.kept.numel() == 0 {
+        return Ok(None);
     }
-    dev.reduce(op, x, xl, plan.axes, y, &ykept)
+    Ok(Some((plan.axes, ykept)))
 }
 
 /// Max/min values and/or indices of `x` over `axes` (`None` = all; the index is then into the
