@@ -18,10 +18,27 @@ pub const MAX_RANK: usize = 8;
 /// assert_eq!(s.to_string(), "[2, 3, 4]");
 /// assert!(Shape::new(&[usize::MAX, 2]).is_err()); // overflow is an error, never a wrap
 /// ```
-#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy)]
 pub struct Shape {
     dims: [usize; MAX_RANK],
     rank: u8,
+}
+
+// By rank and the dims in use: a short loop, where the derived impls compared all
+// `MAX_RANK` slots through a `memcmp` call (a tenth of a small op's time).
+impl PartialEq for Shape {
+    #[inline]
+    fn eq(&self, o: &Shape) -> bool {
+        self.rank == o.rank && self.dims().iter().zip(o.dims()).all(|(a, b)| a == b)
+    }
+}
+
+impl Eq for Shape {}
+
+impl core::hash::Hash for Shape {
+    fn hash<H: core::hash::Hasher>(&self, h: &mut H) {
+        self.dims().hash(h);
+    }
 }
 
 impl Shape {
@@ -208,7 +225,11 @@ pub(crate) fn broadcast_shapes_op(a: &Shape, b: &Shape, op: &'static str) -> Res
             return Err(Error::shapes(ErrorKind::ShapeMismatch, op, *a, *b));
         };
     }
-    Ok(Shape::from_dims_unchecked(&out[..r]))
+    // The whole array (its tail is zero), not a variable-length copy: that is a `memcpy` call.
+    Ok(Shape {
+        dims: out,
+        rank: r as u8,
+    })
 }
 
 /// Dim `k` counted from the right (0 = last), or 1 if the shape is too short.

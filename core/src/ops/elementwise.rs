@@ -104,18 +104,27 @@ pub(crate) fn binary_in<K: OpKinds, D: Map, E: Float>(
     y: &mut D::Mem<E>,
     yl: &Layout,
 ) -> Result<()> {
-    let shape = broadcast_shapes_op(al.shape(), bl.shape(), op.name())?;
-    let (al, bl) = (
-        al.broadcast_to_op(&shape, op.name())?,
-        bl.broadcast_to_op(&shape, op.name())?,
-    );
-    check_in::<D, E>(a, &al, op.name())?;
-    check_in::<D, E>(b, &bl, op.name())?;
-    check_out::<D, E>(y, yl, &al, op.name())?;
+    // Broadcasting only adds stride-0 dims, so the operands' own layouts span the same memory.
+    check_in::<D, E>(a, al, op.name())?;
+    check_in::<D, E>(b, bl, op.name())?;
+    // Operands already of the output's shape are used as they are (no 144-byte copies: this is
+    // most of a small op's cost).
+    let (mut ab, mut bb) = (None, None);
+    if al.shape() != bl.shape() {
+        let shape = broadcast_shapes_op(al.shape(), bl.shape(), op.name())?;
+        if *al.shape() != shape {
+            ab = Some(al.broadcast_to_op(&shape, op.name())?);
+        }
+        if *bl.shape() != shape {
+            bb = Some(bl.broadcast_to_op(&shape, op.name())?);
+        }
+    }
+    let (al, bl) = (ab.as_ref().unwrap_or(al), bb.as_ref().unwrap_or(bl));
+    check_out::<D, E>(y, yl, al, op.name())?;
     if yl.numel() == 0 {
         return Ok(());
     }
-    dispatch_binary::<K, D, E>(dev, op, a, &al, b, &bl, y, yl)
+    dispatch_binary::<K, D, E>(dev, op, a, al, b, bl, y, yl)
 }
 
 /// `y = op(x, s)` (`scalar_rhs`) or `y = op(s, x)`: a scalar literal acts as a rank-0 tensor of
