@@ -36,7 +36,7 @@ impl<K: OpKinds> Nodes for FrozenNodes<K> {
 }
 
 /// A planned graph whose nodes are in a `static` (see [`FrozenNodes`]), built by the code that
-/// [`GraphBase::to_rust_static`] emits.
+/// `GraphBase::to_rust_static` (feature `alloc`) emits.
 pub type Frozen<K = AllOps> = GraphBase<FrozenNodes<K>>;
 
 impl<K> GraphBase<FrozenNodes<K>> {
@@ -298,8 +298,8 @@ mod emit {
 
         /// `pub static {name}: Frozen<{ops}> = ...;` holding this graph (see
         /// [`to_rust`](Self::to_rust)), where `ops` names a type whose
-        /// [`OpKinds`](super::OpKinds) cover the graph's [`op_set`](Self::op_set) (written by
-        /// [`OpSet::to_rust_kinds`](super::OpSet::to_rust_kinds)). The executor then links only
+        /// [`OpKinds`] cover the graph's [`op_set`](Self::op_set) (written by
+        /// [`OpSet::to_rust_kinds`](crate::graph::OpSet::to_rust_kinds)). The executor then links only
         /// those kernels. Graphs that share one such type share one executor in the firmware.
         pub fn to_rust_static(&self, name: &str, ops: &str) -> Result<String> {
             Ok(format!(

@@ -124,7 +124,7 @@ impl OpSet {
     /// No kernel.
     pub const NONE: OpSet = OpSet(0);
 
-    /// The set from its bits (for generated code: see [`GraphBase::to_rust_static`]).
+    /// The set from its bits (for generated code: see `GraphBase::to_rust_static`, feature `alloc`).
     pub const fn from_bits(bits: u128) -> OpSet {
         OpSet(bits)
     }
