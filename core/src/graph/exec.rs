@@ -120,6 +120,16 @@ macro_rules! with_float {
     };
 }
 
+/// Returns the op-set error unless kernel `$k` is in `$S`'s set: a compile-time constant, so a
+/// kernel outside the set is never instantiated.
+macro_rules! require {
+    ($S:ident, $k:expr) => {
+        if !const { $S::Ops::OPS.has($k) } {
+            return Err(left_out());
+        }
+    };
+}
+
 /// Calls `$body` with `$E` bound to the Rust type of any dtype.
 macro_rules! with_elem {
     ($dt:expr, $E:ident => $body:expr) => {
@@ -623,41 +633,31 @@ where
                 with_elem!(xd, E => {
                     let (xm, xl) = me.input::<D, E>(&c, x)?;
                     if indices {
-                        if !const { S::Ops::OPS.has(Kernel::Extreme(E::DTYPE, true)) } {
-                            return Err(left_out());
-                        }
+                        require!(S, Kernel::Extreme(E::DTYPE, true));
                         let o = D::typed_mut::<i64>(out)?;
                         ops::extremum(&dev, op, xm, xl, Some(&list[..k]), None, Some((o, yl)))
                     } else {
-                        if !const { S::Ops::OPS.has(Kernel::Extreme(E::DTYPE, false)) } {
-                            return Err(left_out());
-                        }
+                        require!(S, Kernel::Extreme(E::DTYPE, false));
                         let o = D::typed_mut::<E>(out)?;
                         ops::extremum(&dev, op, xm, xl, Some(&list[..k]), Some((o, yl)), None)
                     }
                 })
             }
             Op::MatMul(a, b) => with_float!(n.dtype, E => {
-                if !const { S::Ops::OPS.has(Kernel::MatMul(E::DTYPE)) } {
-                    return Err(left_out());
-                }
+                require!(S, Kernel::MatMul(E::DTYPE));
                 let (am, al) = me.input::<D, E>(&c, a)?;
                 let (bm, bl) = me.input::<D, E>(&c, b)?;
                 ops::matmul(&dev, am, al, bm, bl, D::typed_mut::<E>(out)?, yl)
             }),
             Op::Copy(x) => with_elem!(n.dtype, E => {
-                if !const { S::Ops::OPS.has(Kernel::Copy(E::DTYPE)) } {
-                    return Err(left_out());
-                }
+                require!(S, Kernel::Copy(E::DTYPE));
                 let (xm, xl) = me.input::<D, E>(&c, x)?;
                 ops::copy(&dev, xm, xl, D::typed_mut::<E>(out)?, yl)
             }),
             Op::Cast(x) => {
                 let xd = graph.nodes()[x as usize].dtype;
                 with_elem!(xd, A => with_elem!(n.dtype, B => {
-                    if !const { S::Ops::OPS.has(Kernel::Cast(A::DTYPE, B::DTYPE)) } {
-                        return Err(left_out());
-                    }
+                    require!(S, Kernel::Cast(A::DTYPE, B::DTYPE));
                     let (xm, xl) = me.input::<D, A>(&c, x)?;
                     ops::cast(&dev, xm, xl, D::typed_mut::<B>(out)?, yl)
                 }))
