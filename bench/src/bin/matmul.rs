@@ -48,26 +48,57 @@ fn gflops(m: usize, n: usize, k: usize, secs: f64) -> f64 {
     2.0 * (m * n * k) as f64 / secs / 1e9
 }
 
-fn case(m: usize, k: usize, n: usize, threads: usize) -> Row {
+/// One product, every library reading the same buffers: row-major, or column-major (`col`,
+/// faer's own `Mat` layout). Results are cross-checked in row-major order.
+fn case(m: usize, k: usize, n: usize, threads: usize, col: bool) -> Row {
     let a = data(m * k, 1);
     let b = data(k * n, 2);
+    // The same matrices stored column-major.
+    let a_col: Vec<f32> = (0..m * k).map(|x| a[(x % m) * k + x / m]).collect();
+    let b_col: Vec<f32> = (0..k * n).map(|x| b[(x % k) * n + x / k]).collect();
+    // Element strides (row, column) of A, B and C in the chosen order.
+    let (sa, sb, sc) = if col {
+        ((1, m), (1, k), (1, m))
+    } else {
+        ((k, 1), (n, 1), (n, 1))
+    };
+    let (abuf, bbuf) = if col { (&a_col, &b_col) } else { (&a, &b) };
+    let strided = |d: [usize; 2], s: (usize, usize)| {
+        tensile_core::Layout::new(tensile_core::Shape::new(&d).unwrap(), &[s.0, s.1], 0).unwrap()
+    };
+    let row_major = |x: &[f32]| -> Vec<f32> {
+        if col {
+            (0..m * n).map(|i| x[(i % n) * m + i / n]).collect()
+        } else {
+            x.to_vec()
+        }
+    };
     let iters = (2e9 / (2.0 * (m * n * k) as f64)).clamp(5.0, 2000.0) as usize;
     let warm = (iters / 10).max(2);
     let mut results = Vec::new();
     // Tensile
     tensile_hal_cpu::set_num_threads(threads);
     let mut out = vec![0f32; m * n];
-    let av = TensorView::new(&a, [m, k]).unwrap();
-    let bv = TensorView::new(&b, [k, n]).unwrap();
+    let av = TensorView::with_layout(abuf, strided([m, k], sa)).unwrap();
+    let bv = TensorView::with_layout(bbuf, strided([k, n], sb)).unwrap();
     let t = median(warm, iters, || {
-        let mut ov = TensorViewMut::new(&mut out, [m, n]).unwrap();
+        let mut ov = TensorViewMut::with_layout(&mut out, strided([m, n], sc)).unwrap();
         av.matmul_into(&Cpu, &bv, &mut ov).unwrap();
     });
-    let check = out.clone();
+    let check = row_major(&out);
     results.push(("tensile", gflops(m, n, k, t.as_secs_f64())));
     // faer
-    let fa = faer::Mat::<f32>::from_fn(m, k, |i, j| a[i * k + j]);
-    let fb = faer::Mat::<f32>::from_fn(k, n, |i, j| b[i * n + j]);
+    let (fa, fb) = if col {
+        (
+            faer::MatRef::from_column_major_slice(&a_col, m, k),
+            faer::MatRef::from_column_major_slice(&b_col, k, n),
+        )
+    } else {
+        (
+            faer::MatRef::from_row_major_slice(&a, m, k),
+            faer::MatRef::from_row_major_slice(&b, k, n),
+        )
+    };
     let mut fc = faer::Mat::<f32>::zeros(m, n);
     let par = if threads > 1 {
         faer::Par::Rayon(NonZeroUsize::new(threads).unwrap())
@@ -75,14 +106,7 @@ fn case(m: usize, k: usize, n: usize, threads: usize) -> Row {
         faer::Par::Seq
     };
     let t = median(warm, iters, || {
-        faer::linalg::matmul::matmul(
-            fc.as_mut(),
-            faer::Accum::Replace,
-            fa.as_ref(),
-            fb.as_ref(),
-            1.0f32,
-            par,
-        );
+        faer::linalg::matmul::matmul(fc.as_mut(), faer::Accum::Replace, fa, fb, 1.0f32, par);
     });
     results.push(("faer", gflops(m, n, k, t.as_secs_f64())));
     let worst = (0..m * n)
@@ -107,15 +131,15 @@ fn case(m: usize, k: usize, n: usize, threads: usize) -> Row {
                 n,
                 k,
                 gc.as_mut_ptr(),
-                1,
-                n as isize,
+                sc.1 as isize,
+                sc.0 as isize,
                 false,
-                a.as_ptr(),
-                1,
-                k as isize,
-                b.as_ptr(),
-                1,
-                n as isize,
+                abuf.as_ptr(),
+                sa.1 as isize,
+                sa.0 as isize,
+                bbuf.as_ptr(),
+                sb.1 as isize,
+                sb.0 as isize,
                 0.0,
                 1.0,
                 false,
@@ -130,23 +154,23 @@ fn case(m: usize, k: usize, n: usize, threads: usize) -> Row {
     if threads == 1 {
         let mut mc = vec![0f32; m * n];
         let t = median(warm, iters, || {
-            // SAFETY: row-major buffers with the strides given.
+            // SAFETY: buffers with the strides given.
             unsafe {
                 matrixmultiply::sgemm(
                     m,
                     k,
                     n,
                     1.0,
-                    a.as_ptr(),
-                    k as isize,
-                    1,
-                    b.as_ptr(),
-                    n as isize,
-                    1,
+                    abuf.as_ptr(),
+                    sa.0 as isize,
+                    sa.1 as isize,
+                    bbuf.as_ptr(),
+                    sb.0 as isize,
+                    sb.1 as isize,
                     0.0,
                     mc.as_mut_ptr(),
-                    n as isize,
-                    1,
+                    sc.0 as isize,
+                    sc.1 as isize,
                 );
             }
         });
@@ -154,15 +178,22 @@ fn case(m: usize, k: usize, n: usize, threads: usize) -> Row {
     }
     // ndarray (matrixmultiply inside; single thread)
     if threads == 1 {
-        let na = ndarray::Array2::from_shape_vec((m, k), a.clone()).unwrap();
-        let nb = ndarray::Array2::from_shape_vec((k, n), b.clone()).unwrap();
-        let mut nc = ndarray::Array2::<f32>::zeros((m, n));
+        use ndarray::ShapeBuilder;
+        let na = ndarray::Array2::from_shape_vec((m, k).set_f(col), abuf.clone()).unwrap();
+        let nb = ndarray::Array2::from_shape_vec((k, n).set_f(col), bbuf.clone()).unwrap();
+        let mut nc = ndarray::Array2::<f32>::zeros((m, n).set_f(col));
         let t = median(warm, iters, || {
             ndarray::linalg::general_mat_mul(1.0, &na, &nb, 0.0, &mut nc);
         });
         results.push(("ndarray", gflops(m, n, k, t.as_secs_f64())));
     }
-    // candle (allocates its output; threads via rayon's global pool)
+    // candle (allocates its output; threads via rayon's global pool; row-major tensors only)
+    if col {
+        return Row {
+            name: format!("{m}x{k} @ {k}x{n} column-major, {threads} thread"),
+            results,
+        };
+    }
     let ca = candle_core::Tensor::from_vec(a.clone(), (m, k), &candle_core::Device::Cpu).unwrap();
     let cb = candle_core::Tensor::from_vec(b.clone(), (k, n), &candle_core::Device::Cpu).unwrap();
     let pool = rayon::ThreadPoolBuilder::new()
@@ -237,11 +268,13 @@ fn pool_cases() -> Vec<Row> {
     let mut rows = Vec::new();
     for s in [256, 1024, 2048] {
         for t in [1, 2] {
-            rows.push(case(s, s, s, t));
+            rows.push(case(s, s, s, t, false));
         }
     }
-    rows.push(case(64, 784, 10, 1));
-    rows.push(case(4096, 64, 4096, 1));
-    rows.push(case(4096, 64, 4096, 2));
+    rows.push(case(1024, 1024, 1024, 1, true));
+    rows.push(case(64, 784, 10, 1, false));
+    rows.push(case(64, 784, 10, 1, true));
+    rows.push(case(4096, 64, 4096, 1, false));
+    rows.push(case(4096, 64, 4096, 2, false));
     rows
 }

@@ -1,13 +1,16 @@
 //! A packed, cache-blocked GEMM with register-tiled micro-kernels (BLIS's loop structure).
 //!
 //! `C = A · B` for any strides. Along k the work is cut into `KC`-deep slices; for each, a block
-//! of `MC` rows of A is packed (into a stack buffer: no allocation) as `MR`-tall micro-panels,
-//! and each `NR`-wide panel of B is read in place when its columns are unit-stride (else packed
-//! into a small stack buffer). The micro-kernel keeps an `MR × NR` tile of C in registers for
-//! the whole slice. Edge tiles go through a zero-padded scratch tile. The instruction set is
-//! picked once at run time under `std` (by `target_feature` without it); every path can be
-//! forced with [`Isa`] so tests cover all that the machine can run.
+//! of `MC` rows of A is packed as `MR`-tall micro-panels and a block of B as `NR`-wide panels
+//! (a per-thread buffer under `std`, the stack without it: no allocation per call). The
+//! micro-kernel keeps an `MR × NR` tile of C in registers for the whole slice. Edge tiles go
+//! through a zero-padded scratch tile. Products too small to pay for packing take
+//! `direct` (one vector of columns, or at most 12 rows) or `skinny` (dot products) on
+//! AVX-512. The instruction set is picked once at run time under `std` (by `target_feature`
+//! without it); every path can be forced with [`Isa`] so tests cover all that the machine can
+//! run.
 
+mod direct;
 mod kernels;
 mod skinny;
 
@@ -131,7 +134,7 @@ impl<E> MatMut<'_, E> {
 }
 
 /// Elements the GEMM handles, with their micro-kernels.
-pub trait GemmElem: Float + skinny::SkinnyElem {
+pub trait GemmElem: Float + skinny::SkinnyElem + direct::DirectElem {
     /// Tile rows and columns of the micro-kernel for `isa`.
     fn tile(isa: Isa) -> (usize, usize);
     /// `C[0..MR, 0..NR] (+)= Ã · B̃` over `k`: `a` is an `MR × k` packed micro-panel
@@ -181,6 +184,21 @@ pub fn gemm<E: GemmElem>(
     b: Mat<'_, E>,
     c: MatMut<'_, E>,
 ) {
+    gemm_at(isa, m, n, k, a, b, c, true)
+}
+
+/// [`gemm`]; `may_transpose` is false once the product has been transposed.
+#[allow(clippy::too_many_arguments)]
+fn gemm_at<E: GemmElem>(
+    isa: Isa,
+    m: usize,
+    n: usize,
+    k: usize,
+    a: Mat<'_, E>,
+    b: Mat<'_, E>,
+    c: MatMut<'_, E>,
+    may_transpose: bool,
+) {
     let isa = if isa.supported() { isa } else { Isa::Scalar };
     if m == 0 || n == 0 {
         return;
@@ -193,13 +211,17 @@ pub fn gemm<E: GemmElem>(
         }
         return;
     }
+    if direct::applies(isa, m, n, k, &a, &b, &c) {
+        return direct::gemm(m, n, k, a, b, c);
+    }
     if skinny::applies(isa, n, &a) {
-        return skinny::skinny(m, n, k, a, b, c);
+        return with_buffers::<E>(|_, bt, _| skinny::skinny(m, n, k, a, b, c, bt));
     }
     let (_, nr) = E::tile(isa);
-    // A skinny C (fewer columns than a tile, more rows): compute Cᵀ = Bᵀ Aᵀ instead, so the
-    // long dimension runs along the vector registers.
-    if n < nr && m > n {
+    // A skinny C (fewer columns than a tile, more rows), or a column-major C: compute
+    // Cᵀ = Bᵀ Aᵀ instead, so the long dimension runs along the vector registers and C's tiles
+    // are written row by row.
+    if may_transpose && ((n < nr && m > n) || (c.cs != 1 && c.rs == 1)) {
         let at = Mat {
             rs: a.cs,
             cs: a.rs,
@@ -215,7 +237,7 @@ pub fn gemm<E: GemmElem>(
             cs: c.rs,
             ..c
         };
-        return gemm(isa, n, m, k, bt, at, ct);
+        return gemm_at(isa, n, m, k, bt, at, ct, false);
     }
     with_buffers::<E>(|apack, bpack, nc_max| blocked(isa, m, n, k, a, b, c, apack, bpack, nc_max));
 }
